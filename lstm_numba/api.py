@@ -1,0 +1,61 @@
+"""The public forward pass: validate, dispatch to a backend, wrap the result."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import backends as _backends
+from .validation import prepare
+
+
+class ForwardResult(NamedTuple):
+    """What :func:`forward` returns.
+
+    outputs : (T, B, H) hidden state after every step
+    h : (B, H) last hidden state
+    c : (B, H) last cell state for the LSTM, else None
+    """
+
+    outputs: np.ndarray
+    h: np.ndarray
+    c: np.ndarray | None
+
+
+def forward(cell, x, weights, h0=None, c0=None, backend="numba") -> ForwardResult:
+    """Run one recurrent layer over a sequence.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    x : ndarray, shape (T, B, I)
+        Time-major input, float32 or float64 (the weights' dtype). A
+        non-contiguous array is copied, never misread.
+    weights : Weights
+        ``w_ih (G*H, I)``, ``w_hh (G*H, H)``, ``b_ih (G*H,)``, ``b_hh (G*H,)``
+        in PyTorch's layout and gate order.
+    h0 : ndarray, shape (B, H), optional
+        Initial hidden state; zeros when None.
+    c0 : ndarray, shape (B, H), optional
+        Initial cell state, LSTM only; zeros when None.
+    backend : str
+        A name from :data:`lstm_numba.BACKEND_NAMES`; see :func:`backends`.
+
+    Returns
+    -------
+    ForwardResult
+        ``outputs (T, B, H)``, ``h (B, H)``, ``c (B, H)`` or None.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown cell or backend, or an argument of the wrong rank, size or
+        dtype; the message names the argument and the shapes.
+    BackendUnavailable
+        The backend cannot run here (no GPU, torch not installed).
+    """
+    entry = _backends.get(backend)          # unknown name: ValueError first
+    p = prepare(cell, x, weights, h0, c0)   # then the arguments, before any import
+    fn = entry.load()
+    outputs, h, c = fn(p)
+    return ForwardResult(outputs, h, c)

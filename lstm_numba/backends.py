@@ -1,0 +1,111 @@
+"""The registry of backends: one vocabulary of names for the API, the tests,
+the benchmarks, the plots and the README.
+
+Names never change meaning; a new variant gets a new name. Each backend lives
+in a module imported only when first used, so ``import lstm_numba`` needs
+neither torch nor a GPU, and the ``numpy`` oracle never imports Numba.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend exists but cannot run here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One entry of the registry.
+
+    ``module.function(prepared) -> (outputs, h, c)`` runs a validated
+    :class:`~lstm_numba.validation.Prepared`; ``module.unavailable(name)``
+    returns None when it can run here, else the reason as a sentence.
+    """
+
+    name: str
+    module: str
+    function: str
+    device: str          # "cpu" or "gpu"
+    kind: str            # "oracle", "baseline", "project" or "peer"
+    summary: str
+
+    def _module(self):
+        try:
+            return importlib.import_module(self.module, __package__)
+        except ImportError as e:  # a missing optional dependency
+            raise BackendUnavailable(f"backend {self.name!r} cannot be imported: {e}") from e
+
+    def unavailable(self) -> str | None:
+        """None if the backend can run here, else why not."""
+        try:
+            mod = self._module()
+        except BackendUnavailable as e:
+            return str(e)
+        check = getattr(mod, "unavailable", None)
+        return check(self.name) if check else None
+
+    def load(self) -> Callable:
+        """The forward function; BackendUnavailable (with the reason) if it cannot run."""
+        reason = self.unavailable()
+        if reason:
+            raise BackendUnavailable(f"backend {self.name!r} is unavailable: {reason}")
+        return getattr(self._module(), self.function)
+
+
+REGISTRY: dict[str, Backend] = {b.name: b for b in (
+    Backend("numpy", ".reference", "forward_numpy", "cpu", "oracle",
+            "batched NumPy oracle, textbook equations"),
+    Backend("numpy-seed", ".reference", "forward_seed", "cpu", "baseline",
+            "the notes' from-scratch LSTM: per sample, column vectors, a matrix per gate"),
+    Backend("numba", ".cpu", "forward_numba", "cpu", "project",
+            "serial @njit kernels, whole time loop compiled"),
+    Backend("numba-parallel", ".cpu", "forward_numba_parallel", "cpu", "project",
+            "@njit(parallel=True) kernels, prange over hidden units / batch"),
+    Backend("cuda", ".gpu", "forward_cuda", "gpu", "project",
+            "numba.cuda: one launch per step, input projection hoisted"),
+    Backend("cuda-persistent", ".gpu", "forward_cuda_persistent", "gpu", "project",
+            "numba.cuda: one cooperative launch per sequence, w_hh on chip"),
+    Backend("torch", ".peers", "forward_torch", "cpu", "peer",
+            "torch.nn.RNN/LSTM/GRU on the CPU (oneDNN for the LSTM)"),
+    Backend("torch-cuda", ".peers", "forward_torch_cuda", "gpu", "peer",
+            "torch.nn.RNN/LSTM/GRU on the GPU (cuDNN)"),
+)}
+
+BACKEND_NAMES = tuple(REGISTRY)
+
+
+def get(name: str) -> Backend:
+    """The registry entry for ``name``; ValueError listing the valid names."""
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a str, one of {BACKEND_NAMES}; "
+                        f"got {type(name).__name__}")
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; valid backends are "
+                         f"{BACKEND_NAMES}") from None
+
+
+def backends(device: str | None = None) -> list[str]:
+    """Names of the backends usable on this machine, in registry order.
+
+    Parameters
+    ----------
+    device : {"cpu", "gpu"} or None
+        Only backends running on that device; None for all.
+    """
+    return [n for n, b in REGISTRY.items()
+            if (device is None or b.device == device) and b.unavailable() is None]
+
+
+def why_unavailable() -> dict[str, str]:
+    """``{name: reason}`` for every registered backend that cannot run here."""
+    out = {}
+    for n, b in REGISTRY.items():
+        reason = b.unavailable()
+        if reason:
+            out[n] = reason
+    return out

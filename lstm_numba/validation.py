@@ -1,0 +1,147 @@
+"""Argument checks run before any kernel launch.
+
+Numba and CUDA kernels do no bounds checks, so a wrong shape that reached them
+would read or write out of bounds. Every public entry point runs these checks
+first; each error names the argument, what it got and what was expected.
+"""
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple
+
+import numpy as np
+
+from .cells import CellSpec, Weights, spec
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(name: str, dtype) -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else TypeError."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}") from None
+    if dt not in DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {dt}")
+    return dt
+
+
+def check_size(name: str, value) -> int:
+    """Return ``value`` as an int >= 1, else TypeError/ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int >= 1; got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int >= 1; got {type(value).__name__} {value!r}") from None
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1; got {v}")
+    return v
+
+
+def _array(name: str, a, ndim: int, expected: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of shape {expected}; "
+                        f"got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have shape {expected} ({ndim}-D); "
+                         f"got shape {a.shape} ({a.ndim}-D)")
+    if a.dtype not in DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got dtype {a.dtype}")
+    return a
+
+
+def _expect_shape(name: str, a: np.ndarray, shape: tuple, expected: str) -> None:
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}; expected {expected} = {shape}")
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    # Kernels index raw memory as C order: copy anything else rather than misread it.
+    return a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
+
+
+class Prepared(NamedTuple):
+    """Validated, C-contiguous arguments of one forward call."""
+
+    spec: CellSpec
+    x: np.ndarray            # (T, B, I)
+    weights: Weights         # PyTorch layout, same dtype as x
+    h0: np.ndarray           # (B, H), zeros when not given
+    c0: np.ndarray | None    # (B, H) for the LSTM, else None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(T, B, I, H)."""
+        t, b, i = self.x.shape
+        return t, b, i, self.weights.hidden_size
+
+
+def check_weights(cell: str, weights) -> Weights:
+    """Check a :class:`Weights` (or 4-tuple) against ``cell``'s layout."""
+    s = spec(cell)
+    if not isinstance(weights, tuple) or len(weights) != 4:
+        raise TypeError("weights must be lstm_numba.Weights(w_ih, w_hh, b_ih, b_hh); "
+                        f"got {type(weights).__name__}")
+    w_ih, w_hh, b_ih, b_hh = weights
+    g = s.n_gates
+    _array("weights.w_hh", w_hh, 2, f"({g}*H, H)")
+    h = w_hh.shape[1]
+    if h < 1:
+        raise ValueError(f"weights.w_hh has shape {w_hh.shape}: hidden size H must be >= 1")
+    gh = g * h
+    _expect_shape("weights.w_hh", w_hh, (gh, h), f"({g}*H, H) for a {cell} with H={h}")
+    _array("weights.w_ih", w_ih, 2, f"({g}*H, I)")
+    if w_ih.shape[0] != gh or w_ih.shape[1] < 1:
+        raise ValueError(f"weights.w_ih has shape {w_ih.shape}; expected ({g}*H, I) = "
+                         f"({gh}, I >= 1) for a {cell} with H={h}")
+    _array("weights.b_ih", b_ih, 1, f"({g}*H,)")
+    _expect_shape("weights.b_ih", b_ih, (gh,), f"({g}*H,)")
+    _array("weights.b_hh", b_hh, 1, f"({g}*H,)")
+    _expect_shape("weights.b_hh", b_hh, (gh,), f"({g}*H,)")
+    dt = w_ih.dtype
+    for name, a in zip(Weights._fields, weights):
+        if a.dtype != dt:
+            raise TypeError(f"weights.{name} has dtype {a.dtype} but weights.w_ih has "
+                            f"{dt}: all weights must share one dtype")
+    return Weights(*(_contiguous(a) for a in weights))
+
+
+def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
+    """Validate the arguments of :func:`lstm_numba.forward` and normalise them.
+
+    Returns C-contiguous arrays, with ``h0`` (and for the LSTM ``c0``) filled
+    with zeros when not given. Raises ValueError/TypeError naming the argument.
+    """
+    s = spec(cell)
+    w = check_weights(cell, weights)
+    x = _array("x", x, 3, "(T, B, I)")
+    t, b, i = x.shape
+    if t == 0 or b == 0:
+        raise ValueError(f"x has shape {x.shape}: sequence length T and batch B "
+                         "must be >= 1 (an empty sequence or batch has no output)")
+    h = w.hidden_size
+    if i != w.input_size:
+        raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
+                         f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
+    if x.dtype != w.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
+                        "convert one (e.g. weights.astype(x.dtype))")
+    x = _contiguous(x)
+
+    def state(name, a):
+        if a is None:
+            return np.zeros((b, h), dtype=x.dtype)
+        a = _array(name, a, 2, "(B, H)")
+        _expect_shape(name, a, (b, h), "(B, H)")
+        if a.dtype != x.dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but x is {x.dtype}")
+        return _contiguous(a)
+
+    h0 = state("h0", h0)
+    if s.has_cell_state:
+        c0 = state("c0", c0)
+    elif c0 is not None:
+        raise ValueError(f"c0 was given, but a {cell} has no cell state (only the lstm does)")
+    return Prepared(s, x, w, h0, c0)
