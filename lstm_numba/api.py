@@ -5,7 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import backends as _backends
+# Not ``from . import backends``: the package re-exports the function
+# ``backends()`` under that name, shadowing the module.
+from .backends import get as get_backend
 from .validation import prepare
 
 
@@ -54,7 +56,7 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba") -> ForwardResul
     BackendUnavailable
         The backend cannot run here (no GPU, torch not installed).
     """
-    entry = _backends.get(backend)          # unknown name: ValueError first
+    entry = get_backend(backend)          # unknown name: ValueError first
     p = prepare(cell, x, weights, h0, c0)   # then the arguments, before any import
     fn = entry.load()
     outputs, h, c = fn(p)

@@ -54,6 +54,31 @@ class Backend:
             raise BackendUnavailable(f"backend {self.name!r} is unavailable: {reason}")
         return getattr(self._module(), self.function)
 
+    def runner(self, cell: str, weights):
+        """A callable ``run(x, h0=None, c0=None) -> (outputs, h, c)`` for repeated calls.
+
+        Backends whose set-up is costly (building a torch module, uploading
+        weights to a GPU) do it once here, through their module's
+        ``make_runner(name, cell, weights)``, so a timing loop measures the
+        forward pass only. Arguments are validated on every call.
+        """
+        from .validation import check_weights, prepare
+
+        fn = self.load()
+        weights = check_weights(cell, weights)
+        make = getattr(self._module(), "make_runner", None)
+        if make is not None:
+            inner = make(self.name, cell, weights)
+
+            def run(x, h0=None, c0=None):
+                p = prepare(cell, x, weights, h0, c0)
+                return inner(p.x, p.h0, p.c0)
+        else:
+            def run(x, h0=None, c0=None):
+                return fn(prepare(cell, x, weights, h0, c0))
+        run.backend = self.name
+        return run
+
 
 REGISTRY: dict[str, Backend] = {b.name: b for b in (
     Backend("numpy", ".reference", "forward_numpy", "cpu", "oracle",

@@ -138,6 +138,11 @@ class TorchRunner:
                     None if c is None else c[0].cpu().numpy())
 
 
+def make_runner(name: str, cell: str, weights: Weights) -> TorchRunner:
+    """A :class:`TorchRunner` for backend ``name`` (``torch`` or ``torch-cuda``)."""
+    return TorchRunner(cell, weights, "cuda" if name == "torch-cuda" else "cpu")
+
+
 def _forward(p, device):
     return TorchRunner(p.spec.name, p.weights, device)(p.x, p.h0, p.c0)
 
