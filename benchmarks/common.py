@@ -46,3 +46,180 @@ def require_backend(name: str) -> None:
     reason = get(name).unavailable()
     if reason:
         raise NotImplementedError(f"{name}: {reason}")
+
+
+# --------------------------------------------------------------------------
+# Harness helpers shared by the bench_*.py files (added by the harness).
+# --------------------------------------------------------------------------
+import sys  # noqa: E402
+import time  # noqa: E402
+
+# "smoke" is not a user profile: the tests and the committed report fixture
+# use it to run every benchmark once on tiny sizes in a few seconds.
+PROFILES = PROFILES + ("smoke",)
+
+
+def pick(fast, full, smoke=None):
+    """The value for the active profile (``smoke`` falls back to ``fast``)."""
+    p = profile()
+    if p == "full":
+        return full
+    if p == "smoke" and smoke is not None:
+        return smoke
+    return fast
+
+
+def max_threads() -> int:
+    """Cores this process may use (the thread-count ceiling of every pool)."""
+    from lstm_numba.threads import max_threads as _m
+
+    return _m()
+
+
+class Timing:
+    """asv timing attributes per profile, inherited by every benchmark class.
+
+    Each parameter combination runs in its own process (launch method
+    ``spawn``), and asv re-runs ``setup`` before each sample, so the classes
+    cache their problem per process and compile/warm up only once. A warm-up
+    call is made in ``setup``, hence ``warmup_time = 0``; one call per sample
+    (``number = 1``) because the calls are milliseconds to seconds long.
+    """
+
+    number = 1
+    warmup_time = 0.0
+    sample_time = 0.01
+    rounds = pick(fast=1, full=2, smoke=1)
+    # (min samples, max samples, seconds after which to stop once min is met)
+    repeat = pick(fast=(2, 10, 0.5), full=(3, 20, 10.0), smoke=(1, 2, 0.05))
+    min_run_count = pick(fast=2, full=3, smoke=1)
+    timeout = pick(fast=180.0, full=3600.0, smoke=120.0)
+
+
+# numpy-seed (the notes' per-sample loop) costs ~30-60 us per sample per step;
+# beyond this many sample-steps (T*B) a call takes longer than a few seconds.
+SEED_CAP = pick(fast=4096, full=65536, smoke=256)
+
+
+def require_seed_cap(backend: str, seq_len: int, batch: int) -> None:
+    """NotImplementedError (asv's skip) when ``numpy-seed`` would be too slow."""
+    if backend == "numpy-seed" and seq_len * batch > SEED_CAP:
+        raise NotImplementedError(
+            f"numpy-seed capped at T*B <= {SEED_CAP} in the {profile()} profile "
+            f"(asked T*B = {seq_len * batch})")
+
+
+def set_threads(n: int) -> int:
+    """Set BLAS, Numba and PyTorch pools to ``n`` threads; returns ``n``."""
+    n = min(int(n), max_threads())
+    ln.set_num_threads(n)
+    return n
+
+
+def make_runner(backend: str, cell: str, weights):
+    """A ``run(x, h0, c0) -> (outputs, h, c)`` callable with set-up done once.
+
+    Uses the registry's ``Backend.runner`` (torch module built once); older
+    trees without it fall back to :func:`lstm_numba.forward` (and to
+    ``peers.TorchRunner`` for torch, so module construction stays untimed).
+    """
+    from lstm_numba.backends import get
+
+    entry = get(backend)
+    if hasattr(entry, "runner"):
+        return entry.runner(cell, weights)
+    if backend in ("torch", "torch-cuda"):
+        from lstm_numba.peers import TorchRunner
+
+        tr = TorchRunner(cell, weights, "cuda" if backend == "torch-cuda" else "cpu")
+        return lambda x, h0=None, c0=None: tr(x, h0, c0)
+    return lambda x, h0=None, c0=None: tuple(ln.forward(cell, x, weights, h0, c0, backend=backend))
+
+
+_SGEMM: dict = {}
+
+
+def sgemm_gflops() -> float:
+    """The machine's single-precision GEMM rate (GFLOP/s), this process, now.
+
+    Best of 5 ``numpy.matmul`` of two 1024x1024 float32 matrices at the
+    thread count currently set (cached per process and thread count), the
+    yardstick of every efficiency figure (DESIGN.md, "Measuring honestly").
+    """
+    n = ln.get_num_threads()
+    if n not in _SGEMM:
+        rng = np.random.default_rng(1234)
+        a = rng.standard_normal((1024, 1024), dtype=np.float32)
+        b = rng.standard_normal((1024, 1024), dtype=np.float32)
+        c = np.empty((1024, 1024), dtype=np.float32)
+        np.matmul(a, b, out=c)  # warm the BLAS pool
+        best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(5))
+        _SGEMM[n] = 2.0 * 1024 ** 3 / best / 1e9
+    return _SGEMM[n]
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def best_time(fn, budget: float | None = None, min_calls: int = 3) -> float:
+    """Best (minimum) wall time of ``fn()`` over at least ``min_calls`` calls.
+
+    Used by the ``track_`` rate benchmarks, which time inside the process
+    that also measured the sgemm rate; asv's own ``time_`` benchmarks report
+    the median of their samples.
+    """
+    budget = pick(fast=0.3, full=3.0, smoke=0.0) if budget is None else budget
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_calls or time.perf_counter() - start < budget:
+        times.append(_timed(fn))
+        if len(times) >= 100:
+            break
+    return min(times)
+
+
+class Problem:
+    """One seeded problem and a warmed-up runner, cached per process.
+
+    asv re-runs ``setup`` before every sample; rebuilding inputs and torch
+    modules each time would dominate short benchmarks, so the last problem
+    is kept and reused while the key matches.
+    """
+
+    _cache: dict = {}
+
+    @classmethod
+    def get(cls, backend, cell, seq_len, batch, hidden, input_size=None,
+            dtype=np.float32, threads=None, seed=0):
+        """``(run, args)``: call ``run(*args)`` to do one forward pass."""
+        require_backend(backend)
+        require_seed_cap(backend, seq_len, batch)
+        threads = set_threads(max_threads() if threads is None else threads)
+        key = (backend, cell, seq_len, batch, hidden, input_size, np.dtype(dtype).str,
+               threads, seed)
+        hit = cls._cache.get("key") == key
+        if not hit:
+            cls._cache.clear()
+            x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden, input_size, dtype, seed)
+            run = make_runner(backend, cell, w)
+            args = (x, h0, c0)
+            run(*args)  # compile (or load the JIT cache) and warm up, untimed
+            cls._cache.update(key=key, run=run, args=args, weights=w)
+        return cls._cache["run"], cls._cache["args"]
+
+    @classmethod
+    def weights(cls):
+        return cls._cache.get("weights")
+
+
+def flops(cell, seq_len, batch, hidden, input_size=None):
+    """DeepBench FLOPs of one forward pass (``ln.flops``), I defaulting to H."""
+    return ln.flops(cell, seq_len, batch, hidden if input_size is None else input_size, hidden)
+
+
+def log(msg: str) -> None:
+    """A line on stderr (asv shows benchmark stderr with ``-e``)."""
+    print(msg, file=sys.stderr)

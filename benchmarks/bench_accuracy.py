@@ -1,0 +1,43 @@
+"""Question: does every backend still compute the same thing?
+
+``track_max_abs_error`` is the largest absolute difference, over the outputs
+(T, B, H), the last h and (LSTM) the last c, between a backend and the
+``numpy`` oracle run in float64 on the same inputs. The tests assert a bound;
+this puts the number itself in the report, so a drift (a faster kernel that
+rounds more) shows as a step in asv's graph. Odd sizes on purpose: T=50,
+B=3, I=45, H=61 (fast); longer T in full, where rounding accumulates.
+"""
+import numpy as np
+
+import lstm_numba as ln
+
+from .common import make_problem, make_runner, pick, require_backend, set_threads
+
+BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
+T, B, I, H = pick(fast=(50, 3, 45, 61), full=(1000, 3, 45, 61), smoke=(5, 3, 4, 7))
+
+
+class Accuracy:
+    """Max |error| against the float64 oracle, per cell, backend and dtype."""
+
+    params = [list(ln.CELLS), BACKENDS, ["float32", "float64"]]
+    param_names = ["cell", "backend", "dtype"]
+
+    def setup(self, cell, backend, dtype):
+        require_backend(backend)
+        set_threads(1)
+        x, w, h0, c0 = make_problem(cell, T, B, H, I, dtype=np.dtype(dtype), seed=7)
+        up = (lambda a: None if a is None else a.astype(np.float64))
+        self.ref = ln.forward(cell, up(x), w.astype(np.float64), up(h0), up(c0),
+                              backend="numpy")
+        self.got = make_runner(backend, cell, w)(x, h0, c0)
+
+    def track_max_abs_error(self, cell, backend, dtype):
+        """max |backend - float64 oracle| over outputs, h and c."""
+        out, h, c = self.got
+        pairs = [(out, self.ref.outputs), (h, self.ref.h)]
+        if c is not None:
+            pairs.append((c, self.ref.c))
+        return float(max(np.max(np.abs(a.astype(np.float64) - r)) for a, r in pairs))
+
+    track_max_abs_error.unit = "abs error"

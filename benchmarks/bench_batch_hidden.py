@@ -1,0 +1,64 @@
+"""Question: where is batching nearly free, and where does it stop being free?
+
+At batch 1 a step is a matrix-vector product: the weights are streamed from
+memory for very few FLOPs (memory-bound), so adding samples costs almost
+nothing per step. As B grows the step becomes a matrix-matrix product and
+time grows with B once the arithmetic units are busy (compute-bound). The
+report plots GFLOP/s and the fraction of sgemm vs batch (a roofline-style
+view) and, from the ``time_`` results, the speedup over ``numpy-seed`` and
+the time ratio to ``torch`` as heatmaps over (hidden, batch).
+
+Sizes: fast LSTM, H in {64, 256}, B in {1, 4, 16, 64}, T=64; full: all three
+cells, DeepBench's H in {256, 512, 1024}, B in {1, 4, 16, 64}, T=128.
+"""
+import lstm_numba as ln
+
+from .common import Problem, Timing, best_time, flops, max_threads, pick, sgemm_gflops
+
+BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
+SEQ_LEN = pick(fast=64, full=128, smoke=8)
+
+_GRID = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]),
+         BACKENDS,
+         pick(fast=[64, 256], full=[256, 512, 1024], smoke=[8, 16]),
+         pick(fast=[1, 4, 16, 64], full=[1, 4, 16, 64], smoke=[1, 4]),
+         [max_threads()]]
+_NAMES = ["cell", "backend", "hidden", "batch", "threads"]
+
+
+class BatchHidden(Timing):
+    """Forward time over (hidden, batch) at fixed T (float32)."""
+
+    params = _GRID
+    param_names = _NAMES
+
+    def setup(self, cell, backend, hidden, batch, threads):
+        self.run, self.args = Problem.get(backend, cell, SEQ_LEN, batch, hidden, threads=threads)
+
+    def time_forward(self, cell, backend, hidden, batch, threads):
+        """Seconds for one forward pass of T=64 (fast) / 128 (full) steps."""
+        self.run(*self.args)
+
+
+class BatchHiddenRates(Timing):
+    """GFLOP/s and efficiency vs sgemm over (hidden, batch), one process each."""
+
+    params = _GRID
+    param_names = _NAMES
+
+    def setup(self, cell, backend, hidden, batch, threads):
+        self.run, self.args = Problem.get(backend, cell, SEQ_LEN, batch, hidden, threads=threads)
+        self.flops = flops(cell, SEQ_LEN, batch, hidden)
+
+    def track_gflops(self, cell, backend, hidden, batch, threads):
+        """GFLOP/s (best of >= 3 calls), DeepBench's FLOP count."""
+        return self.flops / best_time(lambda: self.run(*self.args)) / 1e9
+
+    track_gflops.unit = "GFLOP/s"
+
+    def track_efficiency(self, cell, backend, hidden, batch, threads):
+        """GFLOP/s over this process's 1024^3 sgemm rate at the same thread count."""
+        peak = sgemm_gflops()
+        return self.flops / best_time(lambda: self.run(*self.args)) / 1e9 / peak
+
+    track_efficiency.unit = "fraction of sgemm"
