@@ -1,100 +1,260 @@
 """Numba CPU kernels (backends ``numba`` and ``numba-parallel``).
 
 Shape of every kernel (Appleyard et al. 2016, DeepBench): the input
-projections of all T steps are one large product done up front, since they do
-not depend on h; then, per step, one recurrent product ``h @ w_hh.T`` and one
-fused pass over the gates. The whole time loop runs in compiled code and
-writes into preallocated outputs.
+projections ``x @ w_ih.T + b`` do not depend on h, so they are computed for a
+chunk of time steps at once (one product with many rows, kept cache-sized);
+then, per step, one recurrent product ``h @ w_hh.T`` and one fused pass over
+the gates. Both products use the register-blocked kernel of
+:mod:`lstm_numba._gemm` on weights packed once per forward pass; the gate pass
+uses the vectorizable activations of :mod:`lstm_numba._activations` (float32;
+float64 stays exact). The whole time loop runs in compiled code, writing into
+buffers allocated once per call: no Python and no allocation per step, and no
+BLAS call at all (so no BLAS pool to fight with Numba's).
+
+``numba-parallel`` splits the batch: rows of a batch never interact, so each
+thread runs the serial kernel over its own rows for the whole sequence, with
+no synchronisation between steps. Below 8 rows (nothing to split) it splits
+the hidden units instead: per step, the panels of the recurrent product go to
+the threads (each keeps its share of ``w_hh`` in its own L2), then one thread
+does the gate pass.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
-from .threads import blas_threads
+from ._activations import FASTMATH_GATES, sigmoid, tanh
+from ._gemm import JIT, compile_gemm, gemm_rows, pack_transposed, packed_shape
 
-_JIT = dict(cache=True, error_model="numpy", nogil=True)
+_KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
+_KERNEL_PAR = dict(_KERNEL, parallel=True)
+
+#: Rows (time steps x batch rows) of input projection computed per chunk:
+#: enough for the 4-row tiles to reach full speed, small enough that the
+#: chunk (ROWS x G*H) stays in L2 until the steps read it.
+CHUNK_ROWS = 64
 
 
 def unavailable(name: str) -> str | None:
     return None
 
 
-@njit(**_JIT)
-def _sigmoid(v):
-    return 0.5 + 0.5 * np.tanh(0.5 * v)
+# ---------------------------------------------------------------- gate passes
+# One step of one batch row, on 1-D rows: xg holds the input projection with
+# the biases folded in, hg holds h_prev @ w_hh.T, hprev the previous h, out the
+# new h. Each is a separate small function over contiguous rows, writing to
+# at most two arrays: that keeps LLVM's runtime alias checks few enough for it
+# to vectorize the loop (with more stores it fell back to scalar code, 10 ns
+# per hidden unit instead of ~1).
+
+@njit(**_KERNEL)
+def _lstm_row(xg, hg, c, out, hid):
+    for j in range(hid):
+        gi = sigmoid(xg[j] + hg[j])
+        gf = sigmoid(xg[hid + j] + hg[hid + j])
+        gg = tanh(xg[2 * hid + j] + hg[2 * hid + j])
+        go = sigmoid(xg[3 * hid + j] + hg[3 * hid + j])
+        cc = gf * c[j] + gi * gg
+        c[j] = cc
+        out[j] = go * tanh(cc)
 
 
-@njit(**_JIT)
-def _lstm_steps(xp, w_hh_t, b_hh, h, c, out, hp):
-    """xp (T,B,4H) holds x@w_ih.T + b_ih; h, c (B,H) updated in place."""
-    t_len, b_len, _ = xp.shape
-    hid = h.shape[1]
-    for t in range(t_len):
-        np.dot(h, w_hh_t, hp)
-        for b in range(b_len):
-            for j in range(hid):
-                gi = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j])
-                gf = _sigmoid(xp[t, b, hid + j] + hp[b, hid + j] + b_hh[hid + j])
-                gg = np.tanh(xp[t, b, 2 * hid + j] + hp[b, 2 * hid + j] + b_hh[2 * hid + j])
-                go = _sigmoid(xp[t, b, 3 * hid + j] + hp[b, 3 * hid + j] + b_hh[3 * hid + j])
-                cc = gf * c[b, j] + gi * gg
-                c[b, j] = cc
-                h[b, j] = go * np.tanh(cc)
-        out[t] = h
+@njit(**_KERNEL)
+def _gru_row(xg, hg, b_hn, hprev, out, hid):
+    one = out.dtype.type(1.0)
+    for j in range(hid):
+        r = sigmoid(xg[j] + hg[j])
+        z = sigmoid(xg[hid + j] + hg[hid + j])
+        n = tanh(xg[2 * hid + j] + r * (hg[2 * hid + j] + b_hn[j]))
+        out[j] = (one - z) * n + z * hprev[j]
 
 
-@njit(**_JIT)
-def _gru_steps(xp, w_hh_t, b_hh, h, out, hp):
-    t_len, b_len, _ = xp.shape
-    hid = h.shape[1]
-    for t in range(t_len):
-        np.dot(h, w_hh_t, hp)
-        for b in range(b_len):
-            for j in range(hid):
-                r = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j])
-                z = _sigmoid(xp[t, b, hid + j] + hp[b, hid + j] + b_hh[hid + j])
-                n = np.tanh(xp[t, b, 2 * hid + j] + r * (hp[b, 2 * hid + j] + b_hh[2 * hid + j]))
-                h[b, j] = (1.0 - z) * n + z * h[b, j]
-        out[t] = h
+@njit(**_KERNEL)
+def _rnn_row(xg, hg, out, hid):
+    for j in range(hid):
+        out[j] = tanh(xg[j] + hg[j])
 
 
-@njit(**_JIT)
-def _rnn_steps(xp, w_hh_t, b_hh, h, out, hp):
-    t_len, b_len, _ = xp.shape
-    hid = h.shape[1]
-    for t in range(t_len):
-        np.dot(h, w_hh_t, hp)
-        for b in range(b_len):
-            for j in range(hid):
-                h[b, j] = np.tanh(xp[t, b, j] + hp[b, j] + b_hh[j])
-        out[t] = h
+@njit(inline="always", **_KERNEL)
+def _gates(cell, xp, rx0, hp, b_hn, hprev, rp0, c, out2, ro0, b0, nb):
+    """Gate pass of one step for batch rows b0..b0+nb-1.
+
+    xp row rx0+i, hp row i, previous h at hprev row rp0+i, new h to out2 row
+    ro0+i, cell state c row b0+i.
+    """
+    hid = out2.shape[1]
+    for i in range(nb):
+        if cell == 1:
+            _lstm_row(xp[rx0 + i], hp[i], c[b0 + i], out2[ro0 + i], hid)
+        elif cell == 2:
+            _gru_row(xp[rx0 + i], hp[i], b_hn, hprev[rp0 + i], out2[ro0 + i], hid)
+        else:
+            _rnn_row(xp[rx0 + i], hp[i], out2[ro0 + i], hid)
 
 
-def _run(p):
+# ------------------------------------------------------- serial (batch range)
+
+@njit(inline="always", **_KERNEL)
+def _project(x2, batch, wih, bx, xp, t0, t1, b0, nb):
+    """xp rows (t-t0)*nb+i = x[t, b0+i] @ w_ih.T + bx for t in [t0, t1)."""
+    npan = wih.shape[0]
+    if nb == batch:     # the rows of all steps are contiguous in x: one product
+        gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, npan)
+    else:
+        for t in range(t0, t1):
+            gemm_rows(x2, t * batch + b0, nb, wih, bx, xp, (t - t0) * nb, 0, npan)
+
+
+@njit(**_KERNEL)
+def _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, b0, b1, xp, hp):
+    """Run all steps for batch rows [b0, b1); cell 0 rnn, 1 lstm, 2 gru.
+
+    x2 (T*B, I), out2 (T*B, H): x and outputs with (t, b) merged; h (B, H)
+    the initial state (read only: later states are out2's rows), c (B, H)
+    updated in place; xp (chunk*nb, Np), hp (nb, Np) scratch.
+    """
+    t_len = x2.shape[0] // batch
+    nb = b1 - b0
+    tc = xp.shape[0] // nb
+    npan = whh.shape[0]
+    for t0 in range(0, t_len, tc):
+        t1 = min(t_len, t0 + tc)
+        _project(x2, batch, wih, bx, xp, t0, t1, b0, nb)
+        for t in range(t0, t1):
+            # h_prev is h0 at t = 0, else the previous step's output rows.
+            if t == 0:
+                hprev, rp0 = h, b0
+            else:
+                hprev, rp0 = out2, (t - 1) * batch + b0
+            gemm_rows(hprev, rp0, nb, whh, zb, hp, 0, 0, npan)
+            _gates(cell, xp, (t - t0) * nb, hp, b_hn, hprev, rp0, c, out2,
+                   t * batch + b0, b0, nb)
+
+
+# ------------------------------------------------------------------ parallel
+
+@njit(**_KERNEL_PAR)
+def _steps_batch_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, bounds,
+                       xps, hps):
+    """Each chunk of batch rows [bounds[q], bounds[q+1]) on its own thread."""
+    for q in prange(bounds.shape[0] - 1):
+        _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
+                     bounds[q], bounds[q + 1], xps[q], hps[q])
+
+
+@njit(**_KERNEL_PAR)
+def _gemm_split(a, r0, m, wp, bias, out, pbounds):
+    """gemm_rows with the panels of ``wp`` split over the threads."""
+    for q in prange(pbounds.shape[0] - 1):
+        gemm_rows(a, r0, m, wp, bias, out, 0, pbounds[q], pbounds[q + 1])
+
+
+@njit(**_KERNEL)
+def _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
+                        pbounds):
+    """All batch rows; per step the recurrent product's panels are split."""
+    t_len = x2.shape[0] // batch
+    tc = xp.shape[0] // batch
+    for t0 in range(0, t_len, tc):
+        t1 = min(t_len, t0 + tc)
+        _gemm_split(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, pbounds)
+        for t in range(t0, t1):
+            if t == 0:
+                hprev, rp0 = h, 0
+            else:
+                hprev, rp0 = out2, (t - 1) * batch
+            _gemm_split(hprev, rp0, batch, whh, zb, hp, pbounds)
+            _gates(cell, xp, (t - t0) * batch, hp, b_hn, hprev, rp0, c, out2,
+                   t * batch, 0, batch)
+
+
+# ------------------------------------------------------------ Python wrappers
+
+_CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2}
+
+
+def _pack(w):
+    """PyTorch's (N, K) weight -> (P, K, NC) panels of its transpose."""
+    wp = np.empty(packed_shape(w.shape[0], w.shape[1], w.dtype), dtype=w.dtype)
+    pack_transposed(w, wp)
+    return wp
+
+
+def _split(n: int, parts: int, unit: int) -> np.ndarray:
+    """Bounds cutting range(n) into ``parts`` pieces, multiples of ``unit`` inside."""
+    cuts = [min(n, int(round(q * n / parts / unit)) * unit) for q in range(parts)]
+    return np.array(cuts + [n], dtype=np.int64)
+
+
+def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
+    """gemm_rows for each matrix the kernels multiply (see compile_gemm)."""
+    for a, wp in ((x2, wih), (h, whh), (out2, whh)):
+        compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1)
+
+
+def _run(p, threads: int):
     x, (w_ih, w_hh, b_ih, b_hh) = p.x, p.weights
-    t_len, b_len, _ = x.shape
+    t_len, batch, n_in = x.shape
     hid = w_hh.shape[1]
-    xp = (x.reshape(t_len * b_len, -1) @ w_ih.T + b_ih).reshape(t_len, b_len, -1)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
-    h = p.h0.copy()
-    out = np.empty((t_len, b_len, hid), dtype=x.dtype)
-    hp = np.empty((b_len, w_hh.shape[0]), dtype=x.dtype)
-    if p.spec.name == "lstm":
-        c = p.c0.copy()
-        _lstm_steps(xp, w_hh_t, b_hh, h, c, out, hp)
-        return out, h, c
-    kernel = _gru_steps if p.spec.name == "gru" else _rnn_steps
-    kernel(xp, w_hh_t, b_hh, h, out, hp)
-    return out, h, None
+    dt = x.dtype
+    cell = _CELL_CODE[p.spec.name]
+    wih, whh = _pack(w_ih), _pack(w_hh)
+    n_pad = whh.shape[0] * whh.shape[2]
+    gh = w_hh.shape[0]
+    # Biases: b_ih + b_hh folded into the input projection, except the GRU's
+    # b_hn, which sits inside r * (W_hn h + b_hn) and so stays apart.
+    bx = np.zeros(n_pad, dtype=dt)
+    bx[:gh] = b_ih + b_hh
+    b_hn = np.zeros(hid, dtype=dt)
+    if cell == 2:
+        bx[2 * hid:gh] = b_ih[2 * hid:]
+        b_hn[:] = b_hh[2 * hid:]
+    zb = np.zeros(n_pad, dtype=dt)
+    h = p.h0
+    c = p.c0.copy() if cell == 1 else np.empty((1, 1), dtype=dt)
+    out = np.empty((t_len, batch, hid), dtype=dt)
+    x2 = x.reshape(t_len * batch, n_in)
+    out2 = out.reshape(t_len * batch, hid)
+
+    chunks = min(threads, batch // 4)
+    if chunks >= 2:
+        bounds = _split(batch, chunks, 4)
+        nb_max = int(np.diff(bounds).max())
+        tc = min(t_len, max(1, -(-CHUNK_ROWS // nb_max)))
+        xps = np.empty((chunks, tc * nb_max, n_pad), dtype=dt)
+        hps = np.empty((chunks, nb_max, n_pad), dtype=dt)
+        _compile_gemms(x2, h, out2, wih, whh, bx, xps[0])
+        _steps_batch_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
+                           bounds, xps, hps)
+    else:
+        tc = min(t_len, max(1, -(-CHUNK_ROWS // batch)))
+        xp = np.empty((tc * batch, n_pad), dtype=dt)
+        hp = np.empty((batch, n_pad), dtype=dt)
+        _compile_gemms(x2, h, out2, wih, whh, bx, xp)
+        if threads >= 2 and whh.shape[0] >= 2:
+            pbounds = _split(whh.shape[0], min(threads, whh.shape[0]), 1)
+            _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c,
+                                out2, xp, hp, pbounds)
+        else:
+            _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
+                         0, batch, xp, hp)
+    return out, out[-1].copy(), (c if cell == 1 else None)
 
 
 def forward_numba(p):
-    """Backend ``numba``: ``(outputs (T,B,H), h (B,H), c (B,H) or None)``."""
-    return _run(p)
+    """Backend ``numba``: ``(outputs (T,B,H), h (B,H), c (B,H) or None)``.
+
+    One thread; the whole sequence in one compiled call.
+    """
+    return _run(p, 1)
 
 
 def forward_numba_parallel(p):
-    """Backend ``numba-parallel`` (placeholder: serial until tuned)."""
-    with blas_threads(1):
-        return _run(p)
+    """Backend ``numba-parallel``: the same, on Numba's thread pool.
+
+    Uses ``numba.get_num_threads()`` threads (set it with
+    :func:`lstm_numba.set_num_threads`): over batch rows when B >= 8, else
+    over the panels of the recurrent product. No BLAS is called.
+    """
+    return _run(p, numba.get_num_threads())

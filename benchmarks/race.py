@@ -1,0 +1,136 @@
+"""The CPU speed race of record: Numba kernels against PyTorch, side by side.
+
+Prints, per thread count, the grid of issue 4 (cell x H x B x T, float32
+inference) as a table: milliseconds of ``numba``, ``numba-parallel`` and
+``torch``, the time ratio best-Numba/torch, GFLOP/s (DeepBench's FLOP count,
+``ln.flops``) and the fraction of the same process's sgemm rate (NumPy
+1024^3 matmul, measured at the same thread count just before the grid).
+
+Honesty rules kept here: every backend runs in this one process on the same
+inputs; compile happens in a warm-up call before any timing; thread pools
+(BLAS, Numba, PyTorch) are set together with ``ln.set_num_threads``; calls of
+the three backends are interleaved, repeated, and the minimum is reported
+(the machine is shared and noisy: the minimum is the least disturbed run).
+
+Examples
+--------
+    python benchmarks/race.py                  # the full grid, 1 and 2 threads
+    python benchmarks/race.py --quick          # H=256, B in {1, 64}, T=128
+    python benchmarks/race.py --cells lstm --hidden 512 --batch 1 --seq 128 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import lstm_numba as ln  # noqa: E402
+from lstm_numba.backends import get  # noqa: E402
+
+NUMBA = ("numba", "numba-parallel")
+TARGET = {"lstm": 1.0, "gru": 0.67, "rnn": 0.67}   # issue 4: max time ratio
+EFFICIENCY_TARGET = 0.90                             # B >= 16 and H >= 256
+
+
+def sgemm_gflops(n: int = 1024, repeat: int = 7) -> float:
+    """Best-of-``repeat`` GFLOP/s of a float32 n^3 NumPy matmul."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def make_problem(cell, seq_len, batch, hidden, seed=0):
+    """Same recipe as benchmarks/common.make_problem (float32, I = H)."""
+    w = ln.init_weights(cell, hidden, hidden, dtype=np.float32, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((seq_len, batch, hidden)).astype(np.float32)
+    h0 = (0.1 * rng.standard_normal((batch, hidden))).astype(np.float32)
+    c0 = (0.1 * rng.standard_normal((batch, hidden))).astype(np.float32) if cell == "lstm" else None
+    return x, w, h0, c0
+
+
+def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30):
+    """Seconds (min over interleaved repeats) per backend for one grid cell."""
+    x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
+    names = [*NUMBA, "torch"]
+    runners = {n: get(n).runner(cell, w) for n in names}
+    first = {}
+    for n, run in runners.items():       # warm-up: JIT compile, torch's first call
+        run(x, h0, c0)
+        first[n] = _timed(lambda: run(x, h0, c0))
+    rep = int(min(max_rep, max(min_rep, budget_s / max(sum(first.values()), 1e-9))))
+    times = {n: [first[n]] for n in names}
+    for _ in range(rep):
+        for n, run in runners.items():
+            times[n].append(_timed(lambda: run(x, h0, c0)))
+    return {n: min(v) for n, v in times.items()}, rep + 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=ln.CELLS)
+    ap.add_argument("--hidden", nargs="+", type=int, default=[128, 256, 512])
+    ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
+    ap.add_argument("--seq", nargs="+", type=int, default=[128, 1024])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--quick", action="store_true",
+                    help="a small subset: H=256, B in {1, 64}, T=128")
+    ap.add_argument("--budget", type=float, default=1.5,
+                    help="seconds of repeats per grid cell (default 1.5)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.hidden, args.batch, args.seq = [256], [1, 64], [128]
+    for n in (*NUMBA, "torch"):
+        reason = get(n).unavailable()
+        if reason:
+            print(f"cannot race: {n}: {reason}", file=sys.stderr)
+            return 2
+    import numba
+    import torch
+
+    print(f"# lstm-numba race: numba {numba.__version__}, torch {torch.__version__}, "
+          f"numpy {np.__version__}; float32 inference, I = H; times are the minimum "
+          "of interleaved repeats, compile excluded")
+    for nt in args.threads:
+        ln.set_num_threads(nt)
+        gemm = sgemm_gflops()
+        print(f"\n## {nt} thread(s): same-process sgemm 1024^3 = {gemm:.0f} GFLOP/s\n")
+        print("| cell | H | B | T | numba ms | numba-par ms | torch ms | ratio | "
+              "numba GF/s | torch GF/s | numba/sgemm | target | met |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for cell in args.cells:
+            for hid in args.hidden:
+                for b in args.batch:
+                    for t in args.seq:
+                        best, _ = race_cell(cell, hid, b, t, budget_s=args.budget)
+                        fl = ln.flops(cell, t, b, hid, hid)
+                        nb = min(best[n] for n in NUMBA)
+                        ratio = nb / best["torch"]
+                        eff = fl / nb / 1e9 / gemm
+                        ok = ratio <= TARGET[cell]
+                        note = f"<= {TARGET[cell]:.2f}"
+                        if b >= 16 and hid >= 256:
+                            ok = ok and eff >= EFFICIENCY_TARGET
+                            note += f", >= {EFFICIENCY_TARGET:.0%} sgemm"
+                        print(f"| {cell} | {hid} | {b} | {t} | {best['numba'] * 1e3:.2f} | "
+                              f"{best['numba-parallel'] * 1e3:.2f} | {best['torch'] * 1e3:.2f} | "
+                              f"{ratio:.2f} | {fl / nb / 1e9:.0f} | {fl / best['torch'] / 1e9:.0f} | "
+                              f"{eff:.0%} | {note} | {'yes' if ok else 'NO'} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""A register-blocked matrix product for the recurrent kernels, in Numba.
+
+``out[o0+i, :] = a[r0+i, :] @ W + bias`` for i < m, with ``W`` (K, N) packed
+once per forward pass into panels of NC columns: ``wp[p, k, c] = W[k, p*NC+c]``
+(zero past N). NC = 64 float32 (4 AVX-512 registers) or 32 float64.
+
+Why a hand-written kernel and not ``np.dot``: the per-step product of a
+recurrent layer is small (B rows) and BLAS pays its set-up on every step
+(measured 42-53 GFLOP/s at B=16 with OpenBLAS here). Here a tile of 4 rows x
+NC columns (16 vector registers) is accumulated in registers over the whole K
+loop: per k, 4 vector loads of the panel, 4 broadcasts and 16 FMAs. At one
+row (batch 1) a 1 x 4*NC tile over four panels gives 16 independent FMA
+chains. The tile lives in a stack array (:func:`_stack`) that LLVM promotes to
+registers once the constant-length loops are unrolled.
+
+Three compiler settings make that happen, each checked in the assembly:
+
+* LLVM's SLP vectorizer, which Numba turns off by default (numba#8705); it is
+  read from ``numba.core.config`` each time a module is optimised, so
+  :func:`slp_vectorize` switches it on only while our kernels compile (all
+  entry points in cpu.py compile inside it). Results are checked by tests.
+* ``fastmath`` with only {'contract', ...}: 'reassoc' would let LLVM
+  vectorize the k-reduction instead and spill the tile.
+* ``error_model='numpy'`` (no division-by-zero branch in the gate pass).
+
+Kernels do no bounds checks; callers (cpu.py) size every array.
+Note on Numba's cache: a cached kernel is recompiled only when its own file
+changes; after editing this module, delete ``lstm_numba/__pycache__/*.nb*``.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+from numba import njit, typeof, types
+from numba.core import cgutils, config
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
+
+# 'contract' gives FMAs; no 'reassoc' (see above); NaN/inf are not assumed away
+# so that NaN in the inputs reaches the outputs.
+FASTMATH_GEMM = {"contract", "nsz", "arcp", "afn"}
+JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
+
+_slp_lock = threading.RLock()
+_compiled: set = set()
+
+
+@contextlib.contextmanager
+def slp_vectorize():
+    """Turn on LLVM's SLP vectorizer for kernels compiled inside this block."""
+    with _slp_lock:
+        old = config.SLP_VECTORIZE
+        config.SLP_VECTORIZE = 1
+        try:
+            yield
+        finally:
+            config.SLP_VECTORIZE = old
+
+
+def compile_gemm(*args) -> None:
+    """Compile :func:`gemm_rows` for these arguments' types with SLP on.
+
+    Why not compile everything under :func:`slp_vectorize`: with SLP on
+    during the gate pass's function passes, LLVM packs the two Horner chains
+    of the rational tanh into 2-wide vectors, and the loop vectorizer then
+    leaves the whole loop scalar (measured 10x slower). So the cell kernels
+    compile with Numba's default (SLP off) and link to this kernel, compiled
+    (and optimised) here first with SLP on. Called before each launch; a set
+    remembers what is done, so a later call costs one ``typeof`` per argument.
+    """
+    key = tuple(typeof(a) for a in args)
+    if key in _compiled:
+        return
+    with slp_vectorize():
+        gemm_rows.compile(key)
+    _compiled.add(key)
+
+
+def panel_width(dtype) -> int:
+    """NC: columns per packed panel, 4 AVX-512 registers of ``dtype``."""
+    return 64 if np.dtype(dtype) == np.float32 else 32
+
+
+def _nc(a):  # pragma: no cover - replaced by the overload in @njit code
+    return panel_width(a.dtype)
+
+
+@overload(_nc, inline="always")
+def _ov_nc(a):
+    # A compile-time constant, so the tile loops have constant trip counts.
+    w = 64 if a.dtype == types.float32 else 32
+    return lambda a: w
+
+
+@intrinsic
+def _stack(typingctx, n, like):
+    """A 1-D C array of literal length ``n`` (dtype of array ``like``) on the stack."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    nval = n.literal_value
+    ety = like.dtype
+    arrty = types.Array(ety, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        lty = context.get_data_type(ety)
+        ptr = cgutils.alloca_once(builder, lty, size=nval)
+        ary = make_array(arrty)(context, builder)
+        intp = context.get_value_type(types.intp)
+        size = context.get_abi_sizeof(lty)
+        populate_array(ary, data=ptr, shape=[intp(nval)], strides=[intp(size)],
+                       itemsize=intp(size), meminfo=None)
+        return ary._getvalue()
+
+    return arrty(n, like), codegen
+
+
+def packed_shape(n: int, k: int, dtype) -> tuple[int, int, int]:
+    """Shape (P, K, NC) of ``W (K, N)`` packed into panels."""
+    nc = panel_width(dtype)
+    return (-(-n // nc), k, nc)
+
+
+@njit(**JIT)
+def pack_transposed(w, wp):
+    """wp[p, k, c] = w[p*NC + c, k] (zero past N): ``w`` is PyTorch's (N, K).
+
+    A transpose: done in 16-deep k blocks so that the reads of a block's NC
+    rows of ``w`` stay in L1 (2x faster than a plain loop here).
+    """
+    n_len, k_len = w.shape
+    npan, _, nc = wp.shape
+    for p in range(npan):
+        nv = min(nc, n_len - p * nc)
+        for k0 in range(0, k_len, 16):
+            k1 = min(k_len, k0 + 16)
+            for c in range(nv):
+                for k in range(k0, k1):
+                    wp[p, k, c] = w[p * nc + c, k]
+        for k in range(k_len):
+            for c in range(nv, nc):
+                wp[p, k, c] = 0.0
+
+
+@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+def _tile4(a, r, wp, p, bias, out, o):
+    """out[o:o+4, p-th panel] = a[r:r+4] @ panel p + bias: 4 x NC in registers."""
+    nc = _nc(wp)
+    k_len = a.shape[1]
+    acc = _stack(256, wp)          # row i at acc[64*i:64*i+nc]
+    n0 = p * nc
+    for c in range(nc):
+        bc = bias[n0 + c]
+        acc[c] = bc
+        acc[64 + c] = bc
+        acc[128 + c] = bc
+        acc[192 + c] = bc
+    for k in range(k_len):
+        a0 = a[r, k]
+        a1 = a[r + 1, k]
+        a2 = a[r + 2, k]
+        a3 = a[r + 3, k]
+        for c in range(nc):
+            w = wp[p, k, c]
+            acc[c] += a0 * w
+            acc[64 + c] += a1 * w
+            acc[128 + c] += a2 * w
+            acc[192 + c] += a3 * w
+    for c in range(nc):
+        out[o, n0 + c] = acc[c]
+        out[o + 1, n0 + c] = acc[64 + c]
+        out[o + 2, n0 + c] = acc[128 + c]
+        out[o + 3, n0 + c] = acc[192 + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+def _row4panels(a, r, wp, p, bias, out, o):
+    """One row x four panels (4*NC columns): 16 independent FMA chains."""
+    nc = _nc(wp)
+    k_len = a.shape[1]
+    acc = _stack(256, wp)          # panel q at acc[64*q:64*q+nc]
+    for q in range(4):
+        for c in range(nc):
+            acc[64 * q + c] = bias[(p + q) * nc + c]
+    for k in range(k_len):
+        a0 = a[r, k]
+        for c in range(nc):
+            acc[c] += a0 * wp[p, k, c]
+            acc[64 + c] += a0 * wp[p + 1, k, c]
+            acc[128 + c] += a0 * wp[p + 2, k, c]
+            acc[192 + c] += a0 * wp[p + 3, k, c]
+    for q in range(4):
+        for c in range(nc):
+            out[o, (p + q) * nc + c] = acc[64 * q + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+def _row1panel(a, r, wp, p, bias, out, o):
+    """One row x one panel, k split in two halves of chains (8 in flight)."""
+    nc = _nc(wp)
+    k_len = a.shape[1]
+    acc = _stack(128, wp)
+    n0 = p * nc
+    for c in range(nc):
+        acc[c] = bias[n0 + c]
+        acc[64 + c] = 0.0
+    k2 = k_len // 2
+    for k in range(k2):
+        a0 = a[r, 2 * k]
+        a1 = a[r, 2 * k + 1]
+        for c in range(nc):
+            acc[c] += a0 * wp[p, 2 * k, c]
+            acc[64 + c] += a1 * wp[p, 2 * k + 1, c]
+    if k_len % 2:
+        a0 = a[r, k_len - 1]
+        for c in range(nc):
+            acc[c] += a0 * wp[p, k_len - 1, c]
+    for c in range(nc):
+        out[o, n0 + c] = acc[c] + acc[64 + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, **JIT)
+def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1):
+    """``out[o0+i, cols] = a[r0+i] @ W[:, cols] + bias[cols]`` for i < m.
+
+    Parameters
+    ----------
+    a : (R, K) C array; rows r0 .. r0+m-1 are read.
+    wp : (P, K, NC) packed ``W (K, N)``, see :func:`pack_transposed`.
+    bias : (P*NC,) added to every row (zeros for none).
+    out : (O, >= P*NC) C array; rows o0 .. o0+m-1 are written.
+    p0, p1 : panels [p0, p1) are computed (columns p0*NC .. p1*NC-1).
+    """
+    m4 = m - m % 4
+    for p in range(p0, p1):
+        for i in range(0, m4, 4):
+            _tile4(a, r0 + i, wp, p, bias, out, o0 + i)
+    for i in range(m4, m):
+        p = p0
+        while p + 4 <= p1:
+            _row4panels(a, r0 + i, wp, p, bias, out, o0 + i)
+            p += 4
+        while p < p1:
+            _row1panel(a, r0 + i, wp, p, bias, out, o0 + i)
+            p += 1
