@@ -241,7 +241,7 @@ class CudaRunner:
         block per SM), 1 in the simulator (the only correct count there).
     shared_limit : int, optional
         Persistent only: bytes of shared memory a block may use; default
-        the device's opt-in maximum (48 KiB in the simulator). Tests lower
+        the device's opt-in maximum (227 KiB in the simulator, as on an H100). Tests lower
         it to reach the "does not fit" error cheaply.
 
     Calling ``runner(x, h0, c0)`` validates, uploads, runs and returns NumPy
@@ -378,6 +378,8 @@ class CudaRunner:
             if d_c0 is None:
                 raise ValueError("c0 is required by the lstm runner's forward_device")
             _check("c0", d_c0, (bsz, h), self.dtype)
+        # A persistent launch that cannot run fails here, before any work.
+        plan = self.persistent_plan(bsz) if self.persistent else None
         ws = self._workspace(t_len, bsz)
         xp, hbuf, c = ws["xp"], ws["hbuf"], ws["c"]
         self._project(d_x, xp)
@@ -385,7 +387,7 @@ class CudaRunner:
         if self.cell == "lstm":
             c.copy_to_device(d_c0)
         if self.persistent:
-            self._run_persistent(xp, hbuf, c)
+            self._run_persistent(xp, hbuf, c, plan)
         else:
             self._run_steps(xp, hbuf, c)
         return hbuf[1:], hbuf[t_len], (c if self.cell == "lstm" else None)
@@ -434,7 +436,9 @@ class CudaRunner:
         from numba import cuda
 
         if simulator():
-            return 48 * 1024, 1
+            # The simulator has no limit of its own; it is given an H100's
+            # opt-in maximum (227 KiB) so that plans look like a real GPU's.
+            return 227 * 1024, 1
         dev = cuda.get_current_device()
         return int(dev.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), int(dev.MULTIPROCESSOR_COUNT)
 
@@ -463,26 +467,28 @@ class CudaRunner:
         stage_h = static + need(True) <= limit
         dyn = need(stage_h)
         if static + dyn > limit:
-            g = self.spec.n_gates
+            g, it = self.spec.n_gates, dt.itemsize
+            total = g * h * h * it
             raise BackendUnavailable(
                 f"cuda-persistent: the weights do not fit on chip: a block owning {units} "
                 f"hidden unit(s) of H={h} ({cell}, {dt}) needs {static + dyn} bytes of "
-                f"shared memory ({g}*{units} rows of w_hh padded to {stride} + "
-                f"B={batch} pre-activations), over the limit of {limit} bytes per "
-                f"block; with {target} block(s) at most H*G*H*{dt.itemsize} / {target} "
-                f"bytes of w_hh per block fit -- use more blocks, float32, a smaller H "
-                f"or batch, or the 'cuda' backend")
+                f"shared memory ({g}*{units} rows of w_hh, each {stride} x {it} bytes, "
+                f"plus B={batch} x {g * units} pre-activations), over the limit of "
+                f"{limit} bytes per block. w_hh is {total} bytes in all, so it needs at "
+                f"least {math.ceil(total / limit)} co-resident blocks (asked for "
+                f"{target}); use more blocks, float32, a smaller H or batch, or the "
+                f"'cuda' backend")
         blocks = math.ceil(h / units)
         return {"units": units, "blocks": blocks, "stride": stride,
                 "stage_h": bool(stage_h), "dynamic_shared": dyn,
                 "static_shared": static, "shared_limit": limit}
 
-    def _run_persistent(self, xp, hbuf, c):
+    def _run_persistent(self, xp, hbuf, c, plan):
         from . import _cuda_kernels as K
 
         t_len, bsz, gh = xp.shape
         h = self.hidden
-        plan = self.persistent_plan(bsz)
+        plan = dict(plan)
         _check("xp", xp, (t_len, bsz, gh), self.dtype)
         _check("hbuf", hbuf, (t_len + 1, bsz, h), self.dtype)
         _check("w_hh", self.d_w_hh, (gh, h), self.dtype)
