@@ -20,6 +20,8 @@ does the gate pass.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -193,12 +195,23 @@ def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
         compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1)
 
 
-def _run(p, threads: int):
-    x, (w_ih, w_hh, b_ih, b_hh) = p.x, p.weights
-    t_len, batch, n_in = x.shape
+class Packed(NamedTuple):
+    """Weights of one layer in the kernels' layout (built by :func:`pack`)."""
+
+    cell: int            # 0 rnn, 1 lstm, 2 gru
+    wih: np.ndarray      # (P, I, NC) panels of w_ih.T
+    whh: np.ndarray      # (P, H, NC) panels of w_hh.T
+    bx: np.ndarray       # (P*NC,) biases folded into the input projection
+    b_hn: np.ndarray     # (H,) the GRU's b_hn (zeros otherwise)
+    zb: np.ndarray       # (P*NC,) zeros: the recurrent product has no bias
+
+
+def pack(cell: str, weights) -> Packed:
+    """Pack validated ``weights`` of ``cell`` once for any number of forward calls."""
+    w_ih, w_hh, b_ih, b_hh = weights
     hid = w_hh.shape[1]
-    dt = x.dtype
-    cell = _CELL_CODE[p.spec.name]
+    dt = w_hh.dtype
+    code = _CELL_CODE[cell]
     wih, whh = _pack(w_ih), _pack(w_hh)
     n_pad = whh.shape[0] * whh.shape[2]
     gh = w_hh.shape[0]
@@ -207,12 +220,20 @@ def _run(p, threads: int):
     bx = np.zeros(n_pad, dtype=dt)
     bx[:gh] = b_ih + b_hh
     b_hn = np.zeros(hid, dtype=dt)
-    if cell == 2:
+    if code == 2:
         bx[2 * hid:gh] = b_ih[2 * hid:]
         b_hn[:] = b_hh[2 * hid:]
-    zb = np.zeros(n_pad, dtype=dt)
-    h = p.h0
-    c = p.c0.copy() if cell == 1 else np.empty((1, 1), dtype=dt)
+    return Packed(code, wih, whh, bx, b_hn, np.zeros(n_pad, dtype=dt))
+
+
+def _run(pk: Packed, x, h, c0, threads: int):
+    """Forward pass on validated, C-contiguous ``x (T,B,I)``, ``h (B,H)``, ``c0``."""
+    t_len, batch, n_in = x.shape
+    hid = h.shape[1]
+    dt = x.dtype
+    cell, wih, whh, bx, b_hn, zb = pk
+    n_pad = zb.shape[0]
+    c = c0.copy() if cell == 1 else np.empty((1, 1), dtype=dt)
     out = np.empty((t_len, batch, hid), dtype=dt)
     x2 = x.reshape(t_len * batch, n_in)
     out2 = out.reshape(t_len * batch, hid)
@@ -247,7 +268,7 @@ def forward_numba(p):
 
     One thread; the whole sequence in one compiled call.
     """
-    return _run(p, 1)
+    return _run(pack(p.spec.name, p.weights), p.x, p.h0, p.c0, 1)
 
 
 def forward_numba_parallel(p):
@@ -257,4 +278,18 @@ def forward_numba_parallel(p):
     :func:`lstm_numba.set_num_threads`): over batch rows when B >= 8, else
     over the panels of the recurrent product. No BLAS is called.
     """
-    return _run(p, numba.get_num_threads())
+    return _run(pack(p.spec.name, p.weights), p.x, p.h0, p.c0, numba.get_num_threads())
+
+
+def make_runner(name: str, cell: str, weights):
+    """``run(x, h0, c0) -> (outputs, h, c)`` with ``weights`` packed once.
+
+    Used by :meth:`lstm_numba.backends.Backend.runner` (benchmarks time the
+    forward pass, not the packing, as they do for torch's module). Like the
+    torch runner, it keeps a packed copy: later changes to ``weights`` are
+    not seen.
+    """
+    pk = pack(cell, weights)
+    if name == "numba":
+        return lambda x, h0, c0=None: _run(pk, x, h0, c0, 1)
+    return lambda x, h0, c0=None: _run(pk, x, h0, c0, numba.get_num_threads())
