@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench compare clean
+.PHONY: setup test bench compare clean asv-machine asv-run report preview
 
 setup: $(STAMP)
 
@@ -22,7 +22,47 @@ test: setup
 compare: setup
 	$(PY) -m lstm_numba compare --cell lstm --hidden 256 --batch 16 --seq-len 128
 
-bench: compare
+# ---- benchmarks (harness) -------------------------------------------------
+# make bench                    fast profile (~15 min on 2 cores), asv's own
+#                               virtualenv built from the HEAD commit
+# make bench PROFILE=full       DeepBench sizes, long sequences (hours)
+# make bench ASV_PYTHON=same    measure the working tree installed in $(VENV)
+#                               instead (results filed under HEAD's hash)
+ASV        := $(VENV)/bin/asv
+PROFILE    ?= fast
+ASV_PYTHON ?=
+ifeq ($(ASV_PYTHON),same)
+ASV_RUN_ARGS = --python=same --set-commit-hash $$(git rev-parse HEAD)
+else
+ASV_RUN_ARGS = HEAD^!
+endif
+
+asv-machine: setup
+	$(ASV) machine --yes
+
+# CUDA needs the spawn launch method (also set in asv.conf.json).
+asv-run: asv-machine
+	LSTM_NUMBA_PROFILE=$(PROFILE) $(ASV) run --launch-method spawn --durations 8 $(ASV_RUN_ARGS)
+
+report: setup
+	$(PY) -m lstm_numba report --results-dir .asv/results --out reports
+
+preview: setup
+	$(ASV) preview
+
+bench: asv-machine
+	@start=$$(date +%s); \
+	echo "== asv run, profile $(PROFILE) (one line per benchmark as it finishes) =="; \
+	LSTM_NUMBA_PROFILE=$(PROFILE) $(ASV) run --launch-method spawn --durations 8 $(ASV_RUN_ARGS); \
+	status=$$?; \
+	$(ASV) publish && \
+	$(PY) -m lstm_numba report --results-dir .asv/results --out reports || status=1; \
+	echo; \
+	echo "== done in $$(( $$(date +%s) - start )) s =="; \
+	echo "  plots and key numbers: $(CURDIR)/reports/index.html (summary: reports/summary.md)"; \
+	echo "  asv's HTML report:     $(CURDIR)/.asv/html/index.html (or: $(ASV) preview)"; \
+	if [ $$status -ne 0 ]; then echo "  some benchmarks failed (asv exit $$status): see above and the report"; fi; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .asv reports/*.png reports/*.svg reports/*.html reports/*.md

@@ -17,18 +17,14 @@ T*B*G*H of them: memory is linear in T even though the state is only B*H.
   the Numba backends allocate in Python; allocations made inside compiled
   Numba code (NRT) and by PyTorch's allocator are invisible to it, so torch
   is skipped there (its peak RSS is still measured above).
-- ``track_output_bytes`` is computed from shapes: the (T, B, H) outputs plus
-  the (T, B, G*H) input projections a hoisting backend must hold.
+  For scale: the (T, B, H) float32 outputs are 4*T*B*H bytes and a hoisted
+  input projection 4*T*B*G*H more.
 
 Sizes: LSTM, H=256, B=8, T in {64, 512, 4096} (fast) up to 8192 (full).
 """
 import tracemalloc
 
-import numpy as np
-
-from lstm_numba.cells import spec
-
-from .common import Problem, Timing, max_threads, pick, require_backend, require_seed_cap
+from .common import Problem, Timing, max_threads, pick
 
 BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
 HIDDEN = pick(fast=256, full=256, smoke=16)
@@ -76,28 +72,3 @@ class MemoryTraced(Timing):
         return peak
 
     track_traced_bytes.unit = "bytes"
-
-
-class MemoryModel(Timing):
-    """Bytes a forward pass must hold, from the shapes (no measurement)."""
-
-    params = Memory.params
-    param_names = Memory.param_names
-
-    def setup(self, cell, backend, seq_len, threads):
-        require_backend(backend)
-        require_seed_cap(backend, seq_len, BATCH)
-
-    def track_output_bytes(self, cell, backend, seq_len, threads):
-        """Outputs (T,B,H) + hoisted input projections (T,B,G*H), float32 bytes.
-
-        ``numpy-seed`` projects one step at a time, so it holds the outputs
-        only. torch's internal buffers are not modelled beyond the same two.
-        """
-        item = np.dtype(np.float32).itemsize
-        out = seq_len * BATCH * HIDDEN * item
-        if backend == "numpy-seed":
-            return out
-        return out + seq_len * BATCH * spec(cell).n_gates * HIDDEN * item
-
-    track_output_bytes.unit = "bytes"

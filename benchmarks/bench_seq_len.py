@@ -43,7 +43,7 @@ class SeqLenRates(Timing):
     """
 
     params = [list(ln.CELLS), BACKENDS,
-              pick(fast=[128, 1024], full=[64, 1024, 8192], smoke=[16]),
+              pick(fast=[1024], full=[64, 1024, 8192], smoke=[16]),
               [max_threads()]]
     param_names = ["cell", "backend", "seq_len", "threads"]
 

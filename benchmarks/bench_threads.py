@@ -12,7 +12,7 @@ Sizes: LSTM, H=256, T=64 (fast) / H=512, T=128 (full), float32.
 """
 from .common import Problem, Timing, is_full, max_threads, pick
 
-BACKENDS = ["numpy", "numba", "numba-parallel", "torch"]
+BACKENDS = ["numba", "numba-parallel", "torch"]
 HIDDEN = pick(fast=256, full=512, smoke=16)
 SEQ_LEN = pick(fast=64, full=128, smoke=8)
 

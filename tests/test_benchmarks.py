@@ -1,0 +1,198 @@
+"""The asv suite imports, and every benchmark's setup and body run on a tiny grid.
+
+The modules are imported under the ``smoke`` profile (tiny sizes), then each
+class is driven the way asv drives it: ``setup_cache`` once, then for every
+parameter combination ``setup(*params)`` and the benchmark method. A
+``NotImplementedError`` from ``setup`` is asv's "skip" and is accepted only
+for the documented reasons (backend unavailable here, numpy-seed over its
+size cap, torch in the tracemalloc benchmark).
+"""
+import importlib
+import inspect
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ["bench_seq_len", "bench_batch_hidden", "bench_threads", "bench_memory",
+           "bench_compile", "bench_accuracy"]
+PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
+SKIP_REASONS = ("unavailable", "cannot be imported", "capped at", "tracemalloc",
+                "not implemented", "no GPU", "torch is not installed")
+
+
+def _forget_benchmarks():
+    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    """The suite's modules imported with LSTM_NUMBA_PROFILE=smoke (then forgotten)."""
+    old = os.environ.get("LSTM_NUMBA_PROFILE")
+    os.environ["LSTM_NUMBA_PROFILE"] = "smoke"
+    _forget_benchmarks()
+    sys.path.insert(0, str(ROOT))
+    try:
+        yield {m: importlib.import_module(f"benchmarks.{m}") for m in MODULES}
+    finally:
+        sys.path.remove(str(ROOT))
+        _forget_benchmarks()
+        if old is None:
+            os.environ.pop("LSTM_NUMBA_PROFILE", None)
+        else:
+            os.environ["LSTM_NUMBA_PROFILE"] = old
+        import lstm_numba as ln
+        ln.set_num_threads(ln.threads.max_threads())
+
+
+def _classes(mod):
+    return [c for _, c in inspect.getmembers(mod, inspect.isclass)
+            if c.__module__ == mod.__name__ and any(
+                n.startswith(PREFIXES) for n in dir(c))]
+
+
+def _methods(cls):
+    return [n for n in dir(cls) if n.startswith(PREFIXES) and callable(getattr(cls, n))]
+
+
+def _drive(cls):
+    """Run every benchmark of ``cls`` on every parameter set; ``[(params, method, value)]``."""
+    inst = cls()
+    cache = inst.setup_cache() if hasattr(inst, "setup_cache") else None
+    params = getattr(cls, "params", [])
+    combos = list(itertools.product(*params)) if params else [()]
+    assert len(cls.param_names) == len(params)
+    out, skipped = [], []
+    for combo in combos:
+        for name in _methods(cls):
+            args = ((cache,) if cache is not None else ()) + tuple(combo)
+            if hasattr(inst, "setup"):
+                try:
+                    inst.setup(*args)
+                except NotImplementedError as e:
+                    assert any(r in str(e) for r in SKIP_REASONS), str(e)
+                    skipped.append((combo, name, str(e)))
+                    continue
+            out.append((combo, name, getattr(inst, name)(*args)))
+    return out, skipped
+
+
+def test_smoke_profile_gives_tiny_grids(smoke):
+    common = sys.modules["benchmarks.common"]
+    assert common.profile() == "smoke"
+    assert max(smoke["bench_seq_len"].SeqLen.params[2]) <= 16
+    # the profile is read in one place and an unknown value is an error
+    os.environ["LSTM_NUMBA_PROFILE"] = "huge"
+    try:
+        with pytest.raises(ValueError, match="LSTM_NUMBA_PROFILE"):
+            common.profile()
+    finally:
+        os.environ["LSTM_NUMBA_PROFILE"] = "smoke"
+
+
+def test_every_module_has_parameterized_benchmarks(smoke):
+    for name, mod in smoke.items():
+        classes = _classes(mod)
+        assert classes, f"{name} defines no benchmark class"
+        for cls in classes:
+            assert _methods(cls)
+            if cls.__name__ != "Sgemm":
+                assert len(cls.params) >= 2, f"{cls.__name__} is not parameterized"
+            for m in _methods(cls):
+                if m.startswith("track_"):
+                    assert getattr(getattr(cls, m), "unit", None), f"{cls.__name__}.{m} unit"
+
+
+@pytest.mark.parametrize("module", ["bench_seq_len", "bench_batch_hidden", "bench_threads",
+                                    "bench_accuracy"])
+def test_time_and_rate_benchmarks_run(smoke, module):
+    for cls in _classes(smoke[module]):
+        results, skipped = _drive(cls)
+        assert results, f"{cls.__name__}: every parameter set was skipped: {skipped}"
+        # the project's own CPU backends never skip
+        for combo, name, why in skipped:
+            assert not {"numba", "numba-parallel"} & set(combo), why
+        for combo, name, value in results:
+            names = dict(zip(cls.param_names, combo))
+            if name.startswith("time_"):
+                assert value is None
+            elif name == "track_max_abs_error":
+                tol = 5e-5 if names["dtype"] == "float32" else 1e-10
+                assert 0 <= value < tol, (combo, value)
+            elif name == "track_threads_in_use":
+                assert value == names["threads"], (combo, value)
+            elif name == "track_efficiency":
+                assert 0 < value < 5, (combo, value)
+            else:
+                assert np.isfinite(value) and value > 0, (combo, name, value)
+
+
+def test_rates_are_consistent(smoke):
+    """Throughput and GFLOP/s of one problem describe the same timing."""
+    m = smoke["bench_seq_len"]
+    b = m.SeqLenRates()
+    b.setup("lstm", "numba", 16, 1)
+    gflops = b.track_gflops("lstm", "numba", 16, 1)
+    thr = b.track_throughput("lstm", "numba", 16, 1)
+    import lstm_numba as ln
+    per_sample_step = ln.flops("lstm", 1, 1, m.HIDDEN, m.HIDDEN) / 1e9
+    # Both are best-of timings of the same call: they agree within noise.
+    assert 0.2 < (thr * per_sample_step) / gflops < 5
+
+
+def test_numpy_seed_cap_skips(smoke):
+    common = sys.modules["benchmarks.common"]
+    with pytest.raises(NotImplementedError, match="capped"):
+        common.require_seed_cap("numpy-seed", common.SEED_CAP + 1, 1)
+    common.require_seed_cap("numpy", common.SEED_CAP + 1, 1)  # only numpy-seed is capped
+
+
+def test_memory_benchmarks(smoke):
+    mod = smoke["bench_memory"]
+    for cls in (mod.Memory, mod.MemoryTraced):
+        results, skipped = _drive(cls)
+        assert results
+        for combo, name, value in results:
+            names = dict(zip(cls.param_names, combo))
+            out_bytes = names["seq_len"] * mod.BATCH * mod.HIDDEN * 4
+            if name == "track_traced_bytes":
+                # numpy and numpy-seed allocate at least the outputs through NumPy
+                if names["backend"] in ("numpy", "numpy-seed"):
+                    assert value >= out_bytes, (combo, value)
+        assert all("torch" in c for c, n, _ in skipped if n == "track_traced_bytes")
+
+
+def test_sgemm_rate_is_measured_and_cached(smoke):
+    common = sys.modules["benchmarks.common"]
+    r1 = common.sgemm_gflops()
+    assert 0.5 < r1 < 1e5
+    assert common.sgemm_gflops() == r1  # cached per process and thread count
+
+
+def test_compile_benchmark(smoke):
+    results, skipped = _drive(smoke["bench_compile"].Compile)
+    assert not skipped
+    vals = {(c, n): v for c, n, v in results}
+    for (combo, name), v in vals.items():
+        assert 0 < v < 120, (combo, name, v)
+    # a filled cache makes the first call cheaper than compiling from scratch
+    for combo in {c for c, _ in vals}:
+        assert vals[(combo, "track_cached_first_call")] < vals[(combo, "track_cold_compile")] + 1.0
+
+
+def test_asv_check_discovers_the_suite(tmp_path):
+    """``asv check`` imports every benchmark file and validates its definitions."""
+    asv = Path(sys.executable).with_name("asv")
+    if not asv.exists():
+        pytest.skip("asv is not installed (pip install 'lstm-numba[bench]')")
+    env = dict(os.environ, LSTM_NUMBA_PROFILE="smoke")
+    r = subprocess.run([str(asv), "check", "--python=same"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr

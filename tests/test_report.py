@@ -1,0 +1,148 @@
+"""The report: asv results -> DataFrame -> plots, index.html and summary.md.
+
+The fixture ``tests/data/asv_results`` is a real asv run of the whole suite
+under the ``smoke`` profile (``LSTM_NUMBA_PROFILE=smoke asv run
+--python=same --set-commit-hash HEAD``), copied from ``.asv/results``.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+from lstm_numba import report  # noqa: E402
+
+FIXTURE = Path(__file__).parent / "data" / "asv_results"
+PLOTS = ["seq_len_time_per_step", "seq_len_throughput", "memory_vs_seq_len",
+         "gflops_vs_batch", "heatmap_speedup_vs_numpy_seed", "heatmap_ratio_to_torch",
+         "thread_scaling", "compile_time", "accuracy"]
+
+
+def _result_file(root: Path) -> Path:
+    files = [f for f in root.glob("*/*.json") if f.name != "machine.json"]
+    assert len(files) == 1
+    return files[0]
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A writable copy of the fixture."""
+    dst = tmp_path / "results"
+    shutil.copytree(FIXTURE, dst)
+    return dst
+
+
+def test_dataframe_one_row_per_benchmark_and_params():
+    res = report.load_results(FIXTURE)
+    df = res.df
+    raw = json.loads(_result_file(FIXTURE).read_text())
+    expected_rows = 0
+    for row in raw["results"].values():
+        n = 1
+        for p in row[1]:
+            n *= len(p)
+        expected_rows += n
+    assert len(df) == expected_rows
+    seq = df[df["benchmark"] == report.EXPECTED["seq_len"]]
+    assert set(seq["cell"]) == {"rnn", "lstm", "gru"}
+    assert {"numba", "numpy-seed", "torch"} <= set(seq["backend"])
+    assert (seq["value"].dropna() > 0).all()
+    assert seq["unit"].iloc[0] == "seconds"
+    assert df["machine"].nunique() == 1 and df["commit"].nunique() == 1
+
+
+def test_every_plot_and_the_index_are_written(tmp_path, capsys):
+    out = tmp_path / "reports"
+    figs = report.build_report(FIXTURE, out, html_dir=tmp_path / "asvhtml")
+    written = [s for s, _, _ in figs.written]
+    assert sorted(written) == sorted(PLOTS)
+    for stem in PLOTS:
+        for ext in ("png", "svg"):
+            f = out / f"{stem}.{ext}"
+            assert f.stat().st_size > 5000, f
+    assert (out / "seq_len_time_per_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "index.html").read_text()
+    for stem in PLOTS:
+        assert f"src='{stem}.png'" in page
+    assert "../asvhtml/index.html" in page          # asv's HTML, by relative path
+    assert "http://" not in page and "https://" not in page  # nothing from the network
+    assert "<table>" in page and "time per step" in page
+    summary = (out / "summary.md").read_text()
+    assert "| what | value | from |" in summary
+    keys = dict((a, b) for a, b, _ in figs.keys)
+    assert any(k.startswith("LSTM time per step, numba") for k in keys)
+    assert any(k.startswith("thread speedup") for k in keys)
+
+
+def test_palette_is_keyed_by_backend_name():
+    assert report.color("numba") == report.PALETTE["numba"]
+    assert report.color("torch") != report.color("numba")
+    assert len(set(report.PALETTE.values())) == len(report.PALETTE)
+    assert report.color("new-backend") == report.color("new-backend")
+
+
+def test_partial_results_say_what_is_missing_and_plot_the_rest(results, tmp_path, capsys):
+    f = _result_file(results)
+    raw = json.loads(f.read_text())
+    for name in list(raw["results"]):
+        if name.startswith("bench_threads."):
+            del raw["results"][name]
+    # one parameter set of the seq-len benchmark failed
+    seq = raw["results"][report.EXPECTED["seq_len"]]
+    seq[0] = [None] + seq[0][1:]
+    f.write_text(json.dumps(raw))
+    out = tmp_path / "out"
+    assert report.main(["--results-dir", str(results), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "bench_threads.Threads.time_forward: no results" in err
+    assert "bench_seq_len.SeqLen.time_forward: 1 of" in err
+    assert not (out / "thread_scaling.png").exists()
+    assert (out / "seq_len_time_per_step.png").exists()
+    page = (out / "index.html").read_text()
+    assert "Missing or partial results" in page
+    assert "bench_threads.Threads.time_forward: no results" in page
+
+
+def test_corrupt_results_file_is_named(results, tmp_path, capsys):
+    f = _result_file(results)
+    f.write_text(f.read_text()[:200])
+    with pytest.raises(report.ReportError, match=f.name):
+        report.load_results(results)
+    assert report.main(["--results-dir", str(results), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(f) in err and "not valid JSON" in err
+
+
+def test_results_file_without_asv_keys_is_named(results, capsys):
+    f = _result_file(results)
+    f.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(report.ReportError, match="not an asv results file"):
+        report.load_results(results)
+
+
+def test_machine_and_commit_choice(results, tmp_path):
+    f = _result_file(results)
+    raw = json.loads(f.read_text())
+    # a second, older commit on the same machine: the latest is chosen by default
+    old = dict(raw, commit_hash="0" * 40, date=raw["date"] - 1000)
+    (f.parent / f"00000000-{raw['env_name']}.json").write_text(json.dumps(old))
+    res = report.load_results(results)
+    assert res.df["commit"].nunique() == 2
+    df, notes = report.select(res)
+    assert set(df["commit"]) == {raw["commit_hash"]}
+    df, _ = report.select(res, commit="0000")
+    assert set(df["commit"]) == {"0" * 40}
+    machine = f.parent.name
+    with pytest.raises(report.ReportError, match="no results for machine"):
+        report.select(res, machine="no-such-machine")
+    df, _ = report.select(res, machine=machine)
+    assert set(df["machine"]) == {machine}
+
+
+def test_missing_results_dir_is_a_clear_error(tmp_path, capsys):
+    assert report.main(["--results-dir", str(tmp_path / "nope"), "--out",
+                        str(tmp_path / "o")]) == 2
+    assert "no results folder" in capsys.readouterr().err
