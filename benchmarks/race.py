@@ -62,19 +62,29 @@ def make_problem(cell, seq_len, batch, hidden, seed=0):
     return x, w, h0, c0
 
 
-def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30):
-    """Seconds (min over interleaved repeats) per backend for one grid cell."""
+def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30, settle_s=0.0):
+    """Seconds (min over interleaved repeats) per backend for one grid cell.
+
+    ``settle_s``: pause before each timed call. Numba's and PyTorch's OpenMP
+    pools each spin-wait a few milliseconds after a parallel region; without
+    a pause, the pool of the backend that ran last steals cores from the
+    next one (both sides lose, whichever runs second loses most).
+    """
     x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
     names = [*NUMBA, "torch"]
     runners = {n: get(n).runner(cell, w) for n in names}
     first = {}
     for n, run in runners.items():       # warm-up: JIT compile, torch's first call
         run(x, h0, c0)
+        if settle_s:
+            time.sleep(settle_s)
         first[n] = _timed(lambda: run(x, h0, c0))
     rep = int(min(max_rep, max(min_rep, budget_s / max(sum(first.values()), 1e-9))))
     times = {n: [first[n]] for n in names}
     for _ in range(rep):
         for n, run in runners.items():
+            if settle_s:
+                time.sleep(settle_s)
             times[n].append(_timed(lambda: run(x, h0, c0)))
     return {n: min(v) for n, v in times.items()}, rep + 1
 
@@ -90,6 +100,9 @@ def main(argv=None) -> int:
                     help="a small subset: H=256, B in {1, 64}, T=128")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repeats per grid cell (default 1.5)")
+    ap.add_argument("--settle", type=float, default=0.03,
+                    help="seconds of pause before each timed call at > 1 thread, so "
+                         "the other backend's spinning OpenMP pool goes idle (default 0.03)")
     args = ap.parse_args(argv)
     if args.quick:
         args.hidden, args.batch, args.seq = [256], [1, 64], [128]
@@ -115,7 +128,8 @@ def main(argv=None) -> int:
             for hid in args.hidden:
                 for b in args.batch:
                     for t in args.seq:
-                        best, _ = race_cell(cell, hid, b, t, budget_s=args.budget)
+                        best, _ = race_cell(cell, hid, b, t, budget_s=args.budget,
+                                            settle_s=args.settle if nt > 1 else 0.0)
                         fl = ln.flops(cell, t, b, hid, hid)
                         nb = min(best[n] for n in NUMBA)
                         ratio = nb / best["torch"]
