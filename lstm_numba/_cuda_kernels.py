@@ -158,11 +158,14 @@ def matmul_nt_kernel(dtype):
     ty_n, tx_n = MM_THREADS
     nthreads = tx_n * ty_n
     per = T // tx_n       # 4 outputs per thread along each axis
+    # Array shapes must be compile-time literals: plain ints/tuples from here.
+    tile_shape = (TK, T + 1)
+    acc_shape = (per, per)
 
     @cuda.jit
     def matmul_nt(a, w, out):
-        a_s = cuda.shared.array((TK, T + 1), dt)
-        w_s = cuda.shared.array((TK, T + 1), dt)
+        a_s = cuda.shared.array(tile_shape, dt)
+        w_s = cuda.shared.array(tile_shape, dt)
         m_len, k_len = a.shape
         n_len = w.shape[0]
         tx = cuda.threadIdx.x
@@ -170,7 +173,7 @@ def matmul_nt_kernel(dtype):
         tid = ty * tx_n + tx
         m0 = cuda.blockIdx.y * T
         n0 = cuda.blockIdx.x * T
-        acc = cuda.local.array((4, 4), dt)
+        acc = cuda.local.array(acc_shape, dt)
         for i in range(per):
             for jj in range(per):
                 acc[i, jj] = zero
@@ -232,12 +235,16 @@ def step_kernel(cell: str, dtype):
     KT = step_k_tile(dtype)
     nthreads = TU * TY
     apply = _gate_function(cell, dtype)
+    w_shape = (G * TU, KT + 1)
+    h_shape = (TY * RB, KT)
+    red_shape = (TY, G * RB, TU)
+    acc_shape = (4, RB)
 
     @cuda.jit
     def step(xp, w_hh, b_ih, b_hh, hbuf, c, t, ks):
-        w_s = cuda.shared.array((G * TU, KT + 1), dt)
-        h_s = cuda.shared.array((TY * RB, KT), dt)
-        red = cuda.shared.array((TY, G * RB, TU), dt)
+        w_s = cuda.shared.array(w_shape, dt)
+        h_s = cuda.shared.array(h_shape, dt)
+        red = cuda.shared.array(red_shape, dt)
         hid = w_hh.shape[1]
         bsz = hbuf.shape[1]
         tx = cuda.threadIdx.x
@@ -250,7 +257,7 @@ def step_kernel(cell: str, dtype):
         b0 = cuda.blockIdx.y * rows
         u0 = cuda.blockIdx.x * TU
         j = u0 + tx
-        acc = cuda.local.array((4, RB), dt)
+        acc = cuda.local.array(acc_shape, dt)
         for g in range(4):
             for r in range(RB):
                 acc[g, r] = zero
@@ -326,11 +333,12 @@ def persistent_kernel(cell: str, dtype):
     G = N_GATES[cell]
     NT, KS, R, BC = PERSIST_NT, PERSIST_KS, PERSIST_R, PERSIST_BC
     apply = _gate_function(cell, dtype)
+    red_len = R * BC * KS
 
     @cuda.jit
     def persistent(xp, w_hh, b_ih, b_hh, hbuf, c, units, stride, stage_h):
         sm = cuda.shared.array(0, dt)
-        red = cuda.shared.array(R * BC * KS, dt)
+        red = cuda.shared.array(red_len, dt)
         t_len = xp.shape[0]
         bsz = hbuf.shape[1]
         hid = w_hh.shape[1]
@@ -410,3 +418,46 @@ def persistent_kernel(cell: str, dtype):
             grid.sync()
 
     return persistent
+
+
+# ---------------------------------------------------------------------------
+# ahead-of-time check without a GPU
+# ---------------------------------------------------------------------------
+
+def compile_ptx_all(cc=(9, 0)) -> dict:
+    """Compile every kernel of every (cell, dtype) to PTX for ``cc``; no GPU needed.
+
+    The simulator runs kernels as Python, so it cannot catch what only the
+    real compiler rejects (a non-literal array shape, a float64 leak into a
+    float32 kernel). This runs Numba's CUDA pipeline through NVVM instead
+    (needs libnvvm, e.g. the nvidia-cuda-nvcc wheel, not a driver) and
+    returns ``{name: ptx}``. Device functions are compiled for "the current
+    device", so without a driver a stand-in device with ``cc`` is used.
+    """
+    from numba import types
+    from numba.cuda import dispatcher as _disp
+
+    class _Device:
+        compute_capability = cc
+
+    saved = _disp.get_current_device
+    try:
+        if not cuda.is_available():
+            _disp.get_current_device = lambda: _Device()
+        out = {}
+        for dtype in (np.float32, np.float64):
+            nb = _nbtype(dtype)
+            a1, a2, a3 = (types.Array(nb, n, "C") for n in (1, 2, 3))
+            i64 = types.int64
+            jobs = [("matmul_nt", matmul_nt_kernel(dtype), (a2, a2, a2))]
+            for cell in CELL_CODES:
+                jobs.append((f"step_{cell}", step_kernel(cell, dtype),
+                             (a3, a2, a1, a1, a3, a2, i64, i64)))
+                jobs.append((f"persistent_{cell}", persistent_kernel(cell, dtype),
+                             (a3, a2, a1, a1, a3, a2, i64, i64, i64)))
+            for name, kern, sig in jobs:
+                ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=cc)
+                out[f"{name}_{np.dtype(dtype).name}"] = ptx
+        return out
+    finally:
+        _disp.get_current_device = saved

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -116,27 +118,68 @@ def _resolve_projection(projection: str) -> str:
 # launching: a compiled kernel object on a GPU, the dispatcher in the simulator
 # ---------------------------------------------------------------------------
 
+LAUNCH_MODES = ("direct", "dispatch")
+LAUNCH_ENV = "LSTM_NUMBA_CUDA_LAUNCH"
+
+
+def _launch_mode(launch: str | None) -> str:
+    mode = launch or os.environ.get(LAUNCH_ENV, "direct").strip().lower() or "direct"
+    if mode not in LAUNCH_MODES:
+        raise ValueError(f"launch must be one of {LAUNCH_MODES} (or ${LAUNCH_ENV}); got {mode!r}")
+    return mode
+
+
 class _Launcher:
     """Launch one kernel many times with the same argument types.
 
-    On a GPU, ``dispatcher[grid, block](*args)`` re-types every argument on
-    every call; a per-step loop pays that T times. Compiling once for the
-    argument types and calling the compiled kernel's ``launch`` skips it.
-    The simulator has no compiled kernels, so it goes through the dispatcher.
+    ``dispatch``: ``dispatcher[grid, block, stream, shared](*args)``, Numba's
+    public path, which re-types every argument on every call. ``direct``:
+    the kernel is compiled once for the argument types and each launch calls
+    the compiled kernel's ``launch`` with the dispatcher's own (cached)
+    launch configuration -- what ``dispatcher.call`` does, minus the typing;
+    a per-step loop pays the host overhead T times, so this is the cheaper
+    per-step path. If a direct launch fails on first use, the launcher falls
+    back to ``dispatch`` (with a warning) and says so in ``self.mode``.
+    The simulator has no compiled kernels: it always dispatches.
     """
 
-    def __init__(self, dispatcher, args):
+    def __init__(self, dispatcher, args, launch: str | None = None):
         self.dispatcher = dispatcher
         self.kernel = None
+        self.mode = "dispatch"
+        self._configs = {}
+        self._tried = False
         if not simulator():
             types = tuple(dispatcher.typeof_pyval(a) for a in args)
             self.kernel = dispatcher.compile(types)
+            self.mode = _launch_mode(launch)
+
+    def _config(self, grid, block, shared):
+        key = (grid, block, shared)
+        cfg = self._configs.get(key)
+        if cfg is None:
+            with warnings.catch_warnings():
+                # Small grids are the subject here (B=1, H=256), not a mistake.
+                warnings.simplefilter("ignore", category=Warning)
+                cfg = self.dispatcher[grid, block, 0, shared]
+            self._configs[key] = cfg
+        return cfg
 
     def __call__(self, grid, block, args, shared=0):
-        if self.kernel is None:
-            self.dispatcher[grid, block, 0, shared](*args)
-        else:
-            self.kernel.launch(args, grid, block, 0, shared)
+        cfg = self._config(grid, block, shared)
+        if self.mode == "direct":
+            if self._tried:
+                self.kernel.launch(args, cfg.griddim, cfg.blockdim, cfg.stream, cfg.sharedmem)
+                return
+            self._tried = True
+            try:
+                self.kernel.launch(args, cfg.griddim, cfg.blockdim, cfg.stream, cfg.sharedmem)
+                return
+            except Exception as e:  # an API change in numba-cuda: use the public path
+                warnings.warn(f"direct kernel launch failed ({type(e).__name__}: {e}); "
+                              "falling back to the dispatcher", RuntimeWarning, stacklevel=2)
+                self.mode = "dispatch"
+        cfg(*args)
 
 
 def _check(name, a, shape, dtype):
@@ -204,7 +247,7 @@ def matmul_nt(a, w, out=None):
     grid = (math.ceil(n / K.MM_T), math.ceil(m / K.MM_T))
     kern = K.matmul_nt_kernel(dtype)
     args = (d_a, d_w, out)
-    _Launcher(kern, args)(grid, K.MM_THREADS, args)
+    _Launcher(kern, args, "dispatch")(grid, K.MM_THREADS, args)
     return out
 
 
@@ -243,6 +286,9 @@ class CudaRunner:
         Persistent only: bytes of shared memory a block may use; default
         the device's opt-in maximum (227 KiB in the simulator, as on an H100). Tests lower
         it to reach the "does not fit" error cheaply.
+    launch : {"direct", "dispatch"}, optional
+        How the per-step kernels are launched (see :class:`_Launcher`);
+        default ``$LSTM_NUMBA_CUDA_LAUNCH`` or ``direct``.
 
     Calling ``runner(x, h0, c0)`` validates, uploads, runs and returns NumPy
     ``(outputs (T,B,H), h (B,H), c (B,H) or None)``. For timing, upload once
@@ -252,7 +298,7 @@ class CudaRunner:
 
     def __init__(self, cell: str, weights: Weights, persistent: bool = False,
                  projection: str = "auto", blocks: int | None = None,
-                 shared_limit: int | None = None):
+                 shared_limit: int | None = None, launch: str | None = None):
         name = "cuda-persistent" if persistent else "cuda"
         _require(name)
         from numba import cuda
@@ -266,6 +312,7 @@ class CudaRunner:
         self.hidden = self.weights.hidden_size
         self.input_size = self.weights.input_size
         self.projection = _resolve_projection(projection)
+        self.launch = _launch_mode(launch)
         if blocks is not None and (not isinstance(blocks, (int, np.integer)) or blocks < 1):
             raise ValueError(f"blocks must be an int >= 1; got {blocks!r}")
         self.blocks_requested = blocks
@@ -424,11 +471,12 @@ class CudaRunner:
         block = (K.STEP_TU, K.STEP_TY)
         kern = K.step_kernel(self.cell, self.dtype)
         args = [xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c, 0, ks]
-        launch = _Launcher(kern, args)
-        self.last_launch = {"grid": grid, "block": block, "ks": ks, "launches": t_len}
+        launch = _Launcher(kern, args, self.launch)
         for t in range(t_len):
             args[6] = t
             launch(grid, block, args)
+        self.last_launch = {"grid": grid, "block": block, "ks": ks, "launches": t_len,
+                            "path": launch.mode}
 
     # -- persistent geometry --------------------------------------------------
     def _device_limits(self):
@@ -499,7 +547,7 @@ class CudaRunner:
         kern = K.persistent_kernel(self.cell, self.dtype)
         args = (xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c,
                 plan["units"], plan["stride"], int(plan["stage_h"]))
-        launch = _Launcher(kern, args)
+        launch = _Launcher(kern, args, self.launch)
         block = (K.PERSIST_NT,)
         dyn = plan["dynamic_shared"]
         if launch.kernel is not None:
@@ -515,8 +563,9 @@ class CudaRunner:
                 f"cooperative launch on this device (max_cooperative_grid_blocks); "
                 f"pass blocks=<= {max_blocks}")
         plan["max_cooperative_blocks"] = int(max_blocks)
-        self.last_launch = {"grid": (plan["blocks"],), "block": block, "launches": 1, **plan}
         launch((plan["blocks"],), block, args, shared=dyn)
+        self.last_launch = {"grid": (plan["blocks"],), "block": block, "launches": 1,
+                            "path": launch.mode, **plan}
 
 
 def _allow_dynamic_shared(kernel, nbytes: int) -> None:
@@ -531,9 +580,15 @@ def _allow_dynamic_shared(kernel, nbytes: int) -> None:
         return
     from numba.cuda.cudadrv.driver import binding, driver
 
-    fn = kernel._codelibrary.get_cufunc()
-    attr = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    driver.cuKernelSetAttribute(attr, int(nbytes), fn.handle, fn.device.id)
+    try:
+        fn = kernel._codelibrary.get_cufunc()
+        attr = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        driver.cuKernelSetAttribute(attr, int(nbytes), fn.handle, fn.device.id)
+    except Exception as e:
+        raise BackendUnavailable(
+            f"cuda-persistent: could not allow {nbytes} bytes of dynamic shared memory "
+            f"per block (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES): "
+            f"{type(e).__name__}: {e}") from e
 
 
 # ---------------------------------------------------------------------------
