@@ -89,6 +89,56 @@ def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30,
     return {n: min(v) for n, v in times.items()}, rep + 1
 
 
+def breakdown(cell, hidden, batch, seq_len, repeat=5):
+    """Microseconds per step of the serial ``numba`` kernel, split in parts.
+
+    Times the whole forward pass (weights packed once), then the same input
+    projections and recurrent products alone (the same compiled micro-kernel,
+    looped in compiled code); the gate pass and the rest are the difference.
+    Returns a dict of per-step microseconds plus the recurrent product's
+    GFLOP/s and the bytes/s it streams w_hh at.
+    """
+    from numba import njit
+
+    from lstm_numba import cpu
+    from lstm_numba._gemm import compile_gemm, gemm_rows
+
+    @njit
+    def rec_loop(h, whh, zb, hp, t_len):
+        for _ in range(t_len):
+            gemm_rows(h, 0, h.shape[0], whh, zb, hp, 0, 0, whh.shape[0])
+
+    @njit
+    def in_loop(x2, batch, wih, bx, xp, t_len, tc):
+        for t0 in range(0, t_len, tc):
+            t1 = min(t_len, t0 + tc)
+            gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, wih.shape[0])
+
+    x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
+    pk = cpu.pack(cell, w)
+    run = get("numba").runner(cell, w)
+    x2 = x.reshape(seq_len * batch, hidden)
+    tc = min(seq_len, max(1, -(-cpu.CHUNK_ROWS // batch)))
+    xp = np.empty((tc * batch, pk.zb.shape[0]), dtype=x.dtype)
+    hp = np.empty((batch, pk.zb.shape[0]), dtype=x.dtype)
+    compile_gemm(x2, 0, 1, pk.wih, pk.bx, xp, 0, 0, 1)
+    compile_gemm(h0, 0, 1, pk.whh, pk.zb, hp, 0, 0, 1)
+    parts = {
+        "total": lambda: run(x, h0, c0),
+        "input projection": lambda: in_loop(x2, batch, pk.wih, pk.bx, xp, seq_len, tc),
+        "recurrent product": lambda: rec_loop(h0, pk.whh, pk.zb, hp, seq_len),
+    }
+    for f in parts.values():
+        f()
+    best = {k: min(_timed(f) for _ in range(repeat)) for k, f in parts.items()}
+    us = {k: v / seq_len * 1e6 for k, v in best.items()}
+    us["gate pass + rest"] = us["total"] - us["input projection"] - us["recurrent product"]
+    g = ln.cells.spec(cell).n_gates
+    rec_flops = 2 * batch * g * hidden * hidden
+    t_rec = us["recurrent product"] * 1e-6
+    return us, rec_flops / t_rec / 1e9, w.w_hh.nbytes / t_rec / 1e9
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=ln.CELLS)
@@ -96,6 +146,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
     ap.add_argument("--seq", nargs="+", type=int, default=[128, 1024])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--breakdown", action="store_true",
+                    help="instead of the race: where the numba kernel's time goes per step")
     ap.add_argument("--quick", action="store_true",
                     help="a small subset: H=256, B in {1, 64}, T=128")
     ap.add_argument("--budget", type=float, default=1.5,
@@ -113,6 +165,23 @@ def main(argv=None) -> int:
             return 2
     import numba
     import torch
+
+    if args.breakdown:
+        ln.set_num_threads(1)
+        print(f"# numba kernel, 1 thread, microseconds per step (min of 5); sgemm "
+              f"1024^3 = {sgemm_gflops():.0f} GFLOP/s\n")
+        print("| cell | H | B | T | total | input projection | recurrent product | "
+              "gate pass + rest | recurrent GF/s | w_hh GB/s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for cell in args.cells:
+            for hid in args.hidden:
+                for b in args.batch:
+                    for t in args.seq:
+                        us, gf, gbs = breakdown(cell, hid, b, t)
+                        print(f"| {cell} | {hid} | {b} | {t} | {us['total']:.1f} | "
+                              f"{us['input projection']:.1f} | {us['recurrent product']:.1f} | "
+                              f"{us['gate pass + rest']:.1f} | {gf:.0f} | {gbs:.0f} |", flush=True)
+        return 0
 
     print(f"# lstm-numba race: numba {numba.__version__}, torch {torch.__version__}, "
           f"numpy {np.__version__}; float32 inference, I = H; times are the minimum "
