@@ -92,9 +92,9 @@ def torch_or_none():
 class OursTimed:
     """A CudaRunner with inputs uploaded once: ``call()`` = forward + sync."""
 
-    def __init__(self, cell, w, x, h0, c0, persistent, projection, blocks=None):
+    def __init__(self, cell, w, x, h0, c0, persistent, projection, blocks=None, launch=None):
         self.runner = gpu.CudaRunner(cell, w, persistent=persistent, projection=projection,
-                                     blocks=blocks)
+                                     blocks=blocks, launch=launch)
         self.args = self.runner.upload(x, h0, c0)
 
     def call(self):
@@ -242,12 +242,17 @@ def timing_rows(args, torch, out_dir, results, deadline):
     grid = SMOKE_GRID if args.smoke else FULL_GRID
     cells = args.cells
     have_cupy = gpu.cupy_or_none() is not None
-    variants = [("cuda", "auto"), ("cuda-persistent", "auto")]
+    # (backend, projection or cuDNN math, launch path, batches it runs at)
+    every = None
+    variants = [("cuda", "auto", "direct", every),
+                # the same with Numba's public launch path: its host cost per step
+                ("cuda", "auto", "dispatch", {1}),
+                ("cuda-persistent", "auto", "direct", every)]
     if have_cupy and not args.no_own_gemm:
-        variants.insert(1, ("cuda", "kernel"))        # measure both projections
-    variants.append(("torch-cuda", "tf32" if args.tf32 else "fp32"))
+        variants.insert(1, ("cuda", "kernel", "direct", every))   # measure both projections
+    variants.append(("torch-cuda", "tf32" if args.tf32 else "fp32", "", every))
     if not args.tf32 and not args.smoke:
-        variants.append(("torch-cuda", "tf32"))
+        variants.append(("torch-cuda", "tf32", "", every))
     rep_min, rep_max, budget = (1, 1, 0.0) if args.smoke else (3, args.repeat, args.per_case_s)
     for cell in cells:
         for t in grid["seq_len"]:
@@ -255,7 +260,9 @@ def timing_rows(args, torch, out_dir, results, deadline):
                 for b in grid["batch"]:
                     x, w, h0, c0 = make_problem(cell, t, b, h, None, np.float32, seed=0)
                     fl = ln.flops(cell, t, b, h, h)
-                    for backend, variant in variants:
+                    for backend, variant, launch, only in variants:
+                        if only is not None and (args.smoke or b not in only):
+                            continue
                         row = {"cell": cell, "B": b, "H": h, "T": t, "backend": backend,
                                "variant": variant, "ms": None, "us_per_step": None,
                                "gflops": None, "proj_ms": None, "repeats": 0, "note": ""}
@@ -273,9 +280,11 @@ def timing_rows(args, torch, out_dir, results, deadline):
                                 kw = {"blocks": 1} if gpu.simulator() and \
                                     backend == "cuda-persistent" else {}
                                 r = OursTimed(cell, w, x, h0, c0, backend == "cuda-persistent",
-                                              variant, **kw)
+                                              variant, launch=launch, **kw)
                                 row["variant"] = r.runner.projection
                             sec, n = timed(r.call, rep_min, rep_max, budget)
+                            if backend != "torch-cuda":
+                                row["variant"] += f",{r.runner.last_launch['path']}"
                             row.update(ms=sec * 1e3, us_per_step=sec * 1e6 / t,
                                        gflops=fl / sec / 1e9, repeats=n)
                             if backend == "cuda-persistent":
@@ -354,19 +363,22 @@ def summary_lines(rows):
         lines.append(f"cuda-persistent vs cuDNN at B<=8 (where it fits): min "
                      f"{worst['x_cudnn']:.2f}x (B{worst['B']} H{worst['H']} T{worst['T']}), "
                      f"target >= 1.0x")
-    big = [r for r in ours if r["backend"] == "cuda" and r["B"] == 64 and
-           r["variant"] != "kernel"]
-    if big:
-        worst = min(big, key=lambda r: r["x_cudnn"])
-        lines.append(f"cuda vs cuDNN at B=64: min {worst['x_cudnn']:.2f}x "
-                     f"(H{worst['H']} T{worst['T']}), target >= 0.5x")
-    for name, variant in (("cuda", None), ("cuda-persistent", None), ("torch-cuda", "fp32")):
+    for proj in ("cublas", "kernel"):
+        big = [r for r in ours if r["backend"] == "cuda" and r["B"] == 64
+               and r["variant"] == f"{proj},direct"]
+        if big:
+            worst = min(big, key=lambda r: r["x_cudnn"])
+            lines.append(f"cuda ({proj} projection) vs cuDNN at B=64: min "
+                         f"{worst['x_cudnn']:.2f}x (H{worst['H']} T{worst['T']}), target >= 0.5x")
+    floors = (("cuda", "direct"), ("cuda", "dispatch"), ("cuda-persistent", "direct"),
+              ("torch-cuda", "fp32"))
+    for name, tag in floors:
         b1 = [r for r in rows if r["backend"] == name and r["B"] == 1 and r["ms"] is not None
-              and (variant is None or r["variant"] == variant)]
+              and tag in r["variant"]]
         if b1:
             floor = min(b1, key=lambda r: r["us_per_step"])
-            lines.append(f"per-step floor at B=1, {name}: {floor['us_per_step']:.2f} us/step "
-                         f"(H{floor['H']} T{floor['T']})")
+            lines.append(f"per-step floor at B=1, {name} [{floor['variant']}]: "
+                         f"{floor['us_per_step']:.2f} us/step (H{floor['H']} T{floor['T']})")
     return lines
 
 
