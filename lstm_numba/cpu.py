@@ -16,7 +16,8 @@ thread runs the serial kernel over its own rows for the whole sequence, with
 no synchronisation between steps. Below 8 rows (nothing to split) it splits
 the hidden units instead: per step, the panels of the recurrent product go to
 the threads (each keeps its share of ``w_hh`` in its own L2), then one thread
-does the gate pass.
+does the gate pass; with a small ``w_hh`` (see :data:`HIDDEN_SPLIT_MIN_BYTES`)
+the fork and join per step cost more than they save, and it runs serially.
 """
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ _KERNEL_PAR = dict(_KERNEL, parallel=True)
 #: enough for the 4-row tiles to reach full speed, small enough that the
 #: chunk (ROWS x G*H) stays in L2 until the steps read it.
 CHUNK_ROWS = 64
+
+
+#: Below 8 batch rows, numba-parallel splits each step's recurrent product
+#: over the threads only when w_hh is at least this big: a parallel region per
+#: step costs a few microseconds of fork/join, more than a small product saves
+#: (measured on 2 cores: LSTM H=128 and RNN H=256 (256 KiB) were slower split,
+#: LSTM/GRU H=256 and RNN H=512 (0.75-1 MiB) faster).
+HIDDEN_SPLIT_MIN_BYTES = 512 * 1024
 
 
 def unavailable(name: str) -> str | None:
@@ -253,7 +262,7 @@ def _run(pk: Packed, x, h, c0, threads: int):
         xp = np.empty((tc * batch, n_pad), dtype=dt)
         hp = np.empty((batch, n_pad), dtype=dt)
         _compile_gemms(x2, h, out2, wih, whh, bx, xp)
-        if threads >= 2 and whh.shape[0] >= 2:
+        if threads >= 2 and whh.shape[0] >= 2 and whh.nbytes >= HIDDEN_SPLIT_MIN_BYTES:
             pbounds = _split(whh.shape[0], min(threads, whh.shape[0]), 1)
             _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c,
                                 out2, xp, hp, pbounds)

@@ -141,6 +141,13 @@ def test_gemm_rows_remainders(dt, m, k, n):
 
 # ---------------------------------------------------------- whole forward
 
+@pytest.fixture(autouse=True)
+def _always_split(monkeypatch):
+    """Exercise numba-parallel's hidden split at test sizes too (in production
+    it is used only for a w_hh of at least cpu.HIDDEN_SPLIT_MIN_BYTES)."""
+    monkeypatch.setattr(cpu, "HIDDEN_SPLIT_MIN_BYTES", 0)
+
+
 def _threads(n):
     if n > max_threads():
         pytest.skip(f"needs {n} cores, this process may use {max_threads()}")
@@ -184,16 +191,32 @@ def test_forward_vs_torch(cell, dtype, backend):
         np.testing.assert_allclose(res.c, ref.c, rtol=0, atol=4 * tol)
 
 
-@pytest.mark.parametrize("size", [(9, 1, 8, 130), (5, 3, 8, 65), (4, 16, 8, 37)],
+@pytest.mark.parametrize("size, path", [((9, 1, 8, 130), "_steps_hidden_split"),
+                                        ((5, 3, 8, 65), "_steps_hidden_split"),
+                                        ((4, 16, 8, 37), "_steps_batch_split")],
                          ids=["B1-hidden-split", "B3-hidden-split", "B16-batch-split"])
-def test_parallel_paths_match_serial(cell, size):
+def test_parallel_paths_match_serial(cell, size, path, monkeypatch):
     """Both numba-parallel paths (hidden split below 8 rows, batch split above)."""
     t, b, i, h = size
     x, w, h0, c0 = make_inputs(cell, t, b, i, h, np.float32, seed=5)
     serial = ln.forward(cell, x, w, h0, c0, backend="numba")
+    calls = []
+    kernel = getattr(cpu, path)
+    monkeypatch.setattr(cpu, path, lambda *a: calls.append(1) or kernel(*a))
     with _threads(2):
         par = ln.forward(cell, x, w, h0, c0, backend="numba-parallel")
+    assert calls == [1]                       # the path named above really ran
     np.testing.assert_allclose(par.outputs, serial.outputs, rtol=0, atol=1e-6)
+
+
+def test_small_recurrent_product_is_not_split(monkeypatch):
+    """Under HIDDEN_SPLIT_MIN_BYTES the per-step fork/join is not worth it."""
+    monkeypatch.setattr(cpu, "HIDDEN_SPLIT_MIN_BYTES", 1 << 40)
+    monkeypatch.setattr(cpu, "_steps_hidden_split", None)   # would raise if called
+    x, w, h0, c0 = make_inputs("lstm", 3, 1, 8, 37, np.float32, seed=6)
+    with _threads(2):
+        res = ln.forward("lstm", x, w, h0, c0, backend="numba-parallel")
+    assert_close(res, oracle64("lstm", x, w, h0, c0), np.float32, "lstm")
 
 
 @pytest.mark.parametrize("backend", NUMBA_BACKENDS)
