@@ -291,6 +291,29 @@ def footnote(df, res: Results) -> str:
     return " | ".join(bits) + f" · {_versions()} (report env)"
 
 
+def _plain_log_labels(fig):
+    """Tick labels like 0.5, 16, 2000 on log axes instead of 2^4 or 5x10^-1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def fmt(v, _pos=None):
+        if v <= 0 or not np.isfinite(v):
+            return ""
+        if 1e-3 <= abs(v) < 1e5:
+            return f"{v:g}"
+        return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_major_formatter(FuncFormatter(fmt))
+                lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+                if hi / max(lo, 1e-300) < 30:   # short range: label a few minor ticks
+                    axis.set_minor_locator(LogLocator(subs=(2, 5)))
+                    axis.set_minor_formatter(FuncFormatter(fmt))
+                else:
+                    axis.set_minor_formatter(NullFormatter())
+
+
 @dataclass
 class Figures:
     out: Path
@@ -299,6 +322,7 @@ class Figures:
     skipped: list = field(default_factory=list)   # lines: plot not drawn, why
 
     def save(self, fig, stem, title, caption):
+        _plain_log_labels(fig)
         fig.suptitle(title, fontsize=12, fontweight="bold")
         fig.text(0.01, 0.005, self.foot, fontsize=6.5, color="#555555", ha="left",
                  va="bottom", wrap=True)
@@ -576,7 +600,8 @@ def plot_threads(df, figs: Figures):
         ax.set_xticks(sorted(set(d["threads"])))
         ax.grid(True, alpha=0.3)
         _legend(ax)
-    figs.save(fig, "thread_scaling", "Thread scaling at batch 1 and batch 64 (LSTM)",
+    title = "Thread scaling at batch " + " and ".join(map(str, batches))
+    figs.save(fig, "thread_scaling", title,
               "Time at 1 thread divided by time at n threads, same process settings for "
               "BLAS, Numba and torch. At batch 1 each step is too little work to share "
               "between cores before the next step must wait for it.")
@@ -603,7 +628,7 @@ def plot_compile(df, figs: Figures):
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("seconds")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figs.save(fig, "compile_time", "Numba JIT: cold compile vs cached first call",
               "Each bar is a fresh Python process with NUMBA_CACHE_DIR set to a new folder "
               "(cold), then a second process with the same folder (cached). Colour: backend.")
@@ -708,6 +733,13 @@ def key_numbers(df) -> list[tuple[str, str, str]]:
                     out.append((f"thread speedup {int(g2['threads'].iloc[0])}→"
                                 f"{int(g2['threads'].iloc[-1])}, batch {bsz}, {b}",
                                 f"{s:.2f}×", "Threads.time_forward"))
+    race = df[(df["benchmark"] == "bench_race.Race.track_ratio_to_torch") & df["value"].notna()]
+    for r in race.itertuples(index=False):
+        d = r._asdict()
+        out.append((f"race: best Numba / torch time, {d.get('cell')}, H={_num(d.get('hidden'))}, "
+                    f"B={_num(d.get('batch'))}, T={_num(d.get('seq_len'))}, "
+                    f"{_num(d.get('threads'))} thr", f"{d['value']:.2f}",
+                    "bench_race.Race.track_ratio_to_torch"))
     c = _rows(df, "cold")
     if not c.empty:
         out.append(("cold JIT compile (median over entry points)",
@@ -738,7 +770,34 @@ padding:.6em 1em}.note{color:#666;font-size:.85em}code{background:#f5f5f5;paddin
 """
 
 
-def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link):
+def other_results(df, limit=60) -> dict:
+    """``{benchmark: [(params text, value text)]}`` for benchmarks not plotted here
+    (the CPU race, the GPU benchmarks): shown as tables in the index."""
+    out = {}
+    rest = df[~df["benchmark"].isin(EXPECTED.values()) & df["value"].notna()]
+    skip = {"machine", "commit", "date", "env", "python", "file", "benchmark", "module",
+            "method", "type", "unit", "value", "q25", "q75"}
+    for name, g in rest.groupby("benchmark", sort=True):
+        g = g.dropna(axis=1, how="all")
+        pcols = [c for c in g.columns if c not in skip]
+        rows = []
+        for r in g.head(limit).itertuples(index=False):
+            d = r._asdict()
+            ptxt = ", ".join(f"{c}={_num(d[c])}" for c in pcols)
+            unit = d.get("unit") or ""
+            val = _fmt_time(d["value"]) if unit == "seconds" else f"{d['value']:.4g} {unit}"
+            rows.append((ptxt, val))
+        out[name] = rows
+    return out
+
+
+def _num(v):
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link, others=None):
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>lstm-numba benchmark report</title><style>{_CSS}</style></head><body>",
@@ -763,6 +822,13 @@ def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link)
         parts.append(f"<figure id='{e(stem)}'><a href='{e(stem)}.svg'><img src='{e(stem)}.png' "
                      f"alt='{e(title)}'></a><figcaption><b>{e(title)}.</b> {e(caption)} "
                      f"(<a href='{e(stem)}.svg'>SVG</a>)</figcaption></figure>")
+    if others:
+        parts.append("<h2>Other benchmarks in this run</h2><p>Not plotted here; "
+                     "see asv's HTML for their graphs.</p>")
+        for name, rows in others.items():
+            parts.append(f"<h3>{e(name)}</h3><table><tr><th>parameters</th><th>value</th>"
+                         "</tr>" + "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td></tr>"
+                                           for a, b in rows) + "</table>")
     parts.append("</body></html>")
     (out / "index.html").write_text("\n".join(parts), encoding="utf-8")
 
@@ -799,7 +865,8 @@ def build_report(results_dir, out, machine=None, commit=None, html_dir=".asv/htm
         print(f"report: missing: {m}", file=stderr or sys.stderr)
     keys = key_numbers(df) if not df.empty else []
     html_link = os.path.relpath(Path(html_dir) / "index.html", out)
-    write_index(out, figs, keys, missing, notes, foot, html_link)
+    others = other_results(df) if not df.empty else {}
+    write_index(out, figs, keys, missing, notes, foot, html_link, others)
     write_summary(out, figs, keys, missing, notes, foot, html_link)
     figs.missing = missing
     figs.keys = keys
