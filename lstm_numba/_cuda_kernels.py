@@ -214,20 +214,24 @@ def matmul_nt_kernel(dtype):
 # ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def step_kernel(cell: str, dtype):
-    """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, t, ks)`` for one step.
+def step_kernel(cell: str, dtype, ks: int):
+    """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, t)`` for one step.
 
     xp (T, B, G*H)   input projection x @ w_ih.T (no bias)
     w_hh (G*H, H), b_ih (G*H,), b_hh (G*H,)
     hbuf (T+1, B, H) reads row t, writes row t+1
     c (B, H)         LSTM cell state, in place (any (1, 1) array otherwise)
     t                the step
-    ks               k-slices per batch lane, a divisor of 8: at small batch
-                     the 8 threadIdx.y lanes split the k-loop instead of
-                     idling, then add their partial sums in shared memory.
+
+    ``ks``, the k-slices per batch lane (1, 2, 4 or 8), is a compile-time
+    constant so the k-loop over a tile unrolls: at small batch the 8
+    threadIdx.y lanes split the k-loop instead of idling, then add their
+    partial sums in shared memory.
 
     Launch: block (32, 8); grid (ceil(H/32), ceil(B / (8/ks * 2))).
     """
+    if ks not in (1, 2, 4, 8):
+        raise ValueError(f"ks must be 1, 2, 4 or 8; got {ks!r}")
     dt = _nbtype(dtype)
     zero = np.dtype(dtype).type(0.0)
     G = N_GATES[cell]
@@ -241,7 +245,7 @@ def step_kernel(cell: str, dtype):
     acc_shape = (4, RB)
 
     @cuda.jit
-    def step(xp, w_hh, b_ih, b_hh, hbuf, c, t, ks):
+    def step(xp, w_hh, b_ih, b_hh, hbuf, c, t):
         w_s = cuda.shared.array(w_shape, dt)
         h_s = cuda.shared.array(h_shape, dt)
         red = cuda.shared.array(red_shape, dt)
@@ -451,8 +455,9 @@ def compile_ptx_all(cc=(9, 0)) -> dict:
             i64 = types.int64
             jobs = [("matmul_nt", matmul_nt_kernel(dtype), (a2, a2, a2))]
             for cell in CELL_CODES:
-                jobs.append((f"step_{cell}", step_kernel(cell, dtype),
-                             (a3, a2, a1, a1, a3, a2, i64, i64)))
+                for ks in (1, 8):
+                    jobs.append((f"step{ks}_{cell}", step_kernel(cell, dtype, ks),
+                                 (a3, a2, a1, a1, a3, a2, i64)))
                 jobs.append((f"persistent_{cell}", persistent_kernel(cell, dtype),
                              (a3, a2, a1, a1, a3, a2, i64, i64, i64)))
             for name, kern, sig in jobs:

@@ -469,8 +469,8 @@ class CudaRunner:
         rows = (K.STEP_TY // ks) * K.STEP_RB
         grid = (math.ceil(h / K.STEP_TU), math.ceil(bsz / rows))
         block = (K.STEP_TU, K.STEP_TY)
-        kern = K.step_kernel(self.cell, self.dtype)
-        args = [xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c, 0, ks]
+        kern = K.step_kernel(self.cell, self.dtype, ks)
+        args = [xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c, 0]
         launch = _Launcher(kern, args, self.launch)
         for t in range(t_len):
             args[6] = t

@@ -324,7 +324,7 @@ def test_kernels_compile_for_a_real_gpu():
             pytest.skip(f"no libnvvm/NVRTC here to compile PTX: {err[:200]}")
         raise AssertionError(proc.stdout[-2000:] + proc.stderr[-4000:])
     rows = [line.split() for line in proc.stdout.strip().splitlines()]
-    assert len(rows) == 14            # (matmul + 3 cells x 2 kernels) x 2 dtypes
+    assert len(rows) == 20            # (matmul + 3 cells x 3 kernels) x 2 dtypes
     for name, f64, local in rows:
         if name.endswith("float32"):
             # float32 kernels must not compute in float64 (a stray literal would)
