@@ -583,7 +583,10 @@ def _allow_dynamic_shared(kernel, nbytes: int) -> None:
     try:
         fn = kernel._codelibrary.get_cufunc()
         attr = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-        driver.cuKernelSetAttribute(attr, int(nbytes), fn.handle, fn.device.id)
+        try:   # library-based kernels (numba-cuda >= 0.2x, as the carveout setter)
+            driver.cuKernelSetAttribute(attr, int(nbytes), fn.handle, fn.device.id)
+        except Exception:   # a CUfunction handle (older numba-cuda)
+            driver.cuFuncSetAttribute(fn.handle, attr, int(nbytes))
     except Exception as e:
         raise BackendUnavailable(
             f"cuda-persistent: could not allow {nbytes} bytes of dynamic shared memory "

@@ -295,6 +295,59 @@ def test_launch_paths_agree():
     assert a.last_launch["path"] == ("dispatch" if SIM else "direct")
 
 
+class _FakeConfig:
+    griddim, blockdim, stream, sharedmem = (1, 1, 1), (1, 1, 1), None, 0
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __call__(self, *args):
+        self.calls.append(("dispatch", args))
+
+
+def _fake_dispatcher(calls, launch_error=None):
+    class Kernel:
+        def launch(self, args, grid, block, stream, shared):
+            if launch_error:
+                raise launch_error
+            calls.append(("direct", tuple(args)))
+
+    class Dispatcher:
+        def typeof_pyval(self, a):
+            return type(a)
+
+        def compile(self, types):
+            calls.append(("compile", types))
+            return Kernel()
+
+        def __getitem__(self, config):
+            return _FakeConfig(calls)
+
+    return Dispatcher()
+
+
+def test_launcher_direct_path_logic(monkeypatch):
+    """Off the simulator: compile once, then launch the compiled kernel directly."""
+    monkeypatch.setattr(gpu, "simulator", lambda: False)
+    calls = []
+    launch = gpu._Launcher(_fake_dispatcher(calls), (1, 2.0), "direct")
+    launch((2,), (32,), (1, 2.0))
+    launch((2,), (32,), (3, 4.0))
+    assert calls == [("compile", (int, float)), ("direct", (1, 2.0)), ("direct", (3, 4.0))]
+    assert launch.mode == "direct"
+
+
+def test_launcher_falls_back_to_dispatch(monkeypatch):
+    monkeypatch.setattr(gpu, "simulator", lambda: False)
+    calls = []
+    launch = gpu._Launcher(_fake_dispatcher(calls, TypeError("launch() changed")), (1,), None)
+    with pytest.warns(RuntimeWarning, match="falling back to the dispatcher"):
+        launch((1,), (1,), (5,))
+    launch((1,), (1,), (6,))
+    assert launch.mode == "dispatch"
+    assert calls[1:] == [("dispatch", (5,)), ("dispatch", (6,))]
+
+
 _PTX_SCRIPT = """
 import re, sys
 from lstm_numba import _cuda_kernels as K
