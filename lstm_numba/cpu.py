@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import _atomics as atomics
 from ._activations import FASTMATH_GATES, sigmoid, tanh
 from ._gemm import JIT, compile_gemm, gemm_rows, pack_transposed, packed_shape
 
@@ -47,6 +48,10 @@ CHUNK_ROWS = 64
 HIDDEN_SPLIT_MIN_BYTES = 512 * 1024
 
 
+#: Hidden units per gate-pass work item in the hidden split.
+GATE_BLOCK = 128
+
+
 def unavailable(name: str) -> str | None:
     return None
 
@@ -60,8 +65,8 @@ def unavailable(name: str) -> str | None:
 # per hidden unit instead of ~1).
 
 @njit(**_KERNEL)
-def _lstm_row(xg, hg, c, out, hid):
-    for j in range(hid):
+def _lstm_row(xg, hg, c, out, hid, j0, j1):
+    for j in range(j0, j1):
         gi = sigmoid(xg[j] + hg[j])
         gf = sigmoid(xg[hid + j] + hg[hid + j])
         gg = tanh(xg[2 * hid + j] + hg[2 * hid + j])
@@ -72,9 +77,9 @@ def _lstm_row(xg, hg, c, out, hid):
 
 
 @njit(**_KERNEL)
-def _gru_row(xg, hg, b_hn, hprev, out, hid):
+def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
     one = out.dtype.type(1.0)
-    for j in range(hid):
+    for j in range(j0, j1):
         r = sigmoid(xg[j] + hg[j])
         z = sigmoid(xg[hid + j] + hg[hid + j])
         n = tanh(xg[2 * hid + j] + r * (hg[2 * hid + j] + b_hn[j]))
@@ -82,9 +87,21 @@ def _gru_row(xg, hg, b_hn, hprev, out, hid):
 
 
 @njit(**_KERNEL)
-def _rnn_row(xg, hg, out, hid):
-    for j in range(hid):
+def _rnn_row(xg, hg, out, hid, j0, j1):
+    for j in range(j0, j1):
         out[j] = tanh(xg[j] + hg[j])
+
+
+@njit(inline="always", **_KERNEL)
+def _gate_row(cell, xg, hg, b_hn, hprev, c, out, j0, j1):
+    """Hidden units [j0, j1) of one batch row (c is unused but for the LSTM)."""
+    hid = out.shape[0]
+    if cell == 1:
+        _lstm_row(xg, hg, c, out, hid, j0, j1)
+    elif cell == 2:
+        _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1)
+    else:
+        _rnn_row(xg, hg, out, hid, j0, j1)
 
 
 @njit(inline="always", **_KERNEL)
@@ -96,12 +113,8 @@ def _gates(cell, xp, rx0, hp, b_hn, hprev, rp0, c, out2, ro0, b0, nb):
     """
     hid = out2.shape[1]
     for i in range(nb):
-        if cell == 1:
-            _lstm_row(xp[rx0 + i], hp[i], c[b0 + i], out2[ro0 + i], hid)
-        elif cell == 2:
-            _gru_row(xp[rx0 + i], hp[i], b_hn, hprev[rp0 + i], out2[ro0 + i], hid)
-        else:
-            _rnn_row(xp[rx0 + i], hp[i], out2[ro0 + i], hid)
+        ci = b0 + i if cell == 1 else 0
+        _gate_row(cell, xp[rx0 + i], hp[i], b_hn, hprev[rp0 + i], c[ci], out2[ro0 + i], 0, hid)
 
 
 # ------------------------------------------------------- serial (batch range)
@@ -154,30 +167,94 @@ def _steps_batch_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, boun
                      bounds[q], bounds[q + 1], xps[q], hps[q])
 
 
-@njit(**_KERNEL_PAR)
-def _gemm_split(a, r0, m, wp, bias, out, pbounds):
-    """gemm_rows with the panels of ``wp`` split over the threads."""
-    for q in prange(pbounds.shape[0] - 1):
-        gemm_rows(a, r0, m, wp, bias, out, 0, pbounds[q], pbounds[q + 1])
+@njit(inline="always", **_KERNEL)
+def _claim(claim, base, q, nthreads, home):
+    """Next work item of a phase for worker q, or -1 when none is left.
+
+    Items [home[r], home[r+1]) belong to worker r: it takes its own first
+    (the same panels every step, so they stay in its L2), then steals.
+    """
+    for s in range(nthreads):
+        r = (q + s) % nthreads
+        n = home[r + 1] - home[r]
+        if n > 0 and atomics.load(claim, base + r) < n:
+            i = atomics.fetch_add(claim, base + r, 1)
+            if i < n:
+                return home[r] + i
+    return -1
 
 
 @njit(**_KERNEL)
-def _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
-                        pbounds):
-    """All batch rows; per step the recurrent product's panels are split."""
+def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
+                   claim, done, home_in, home_rec, home_gate, ublock):
+    """One thread's share of the whole sequence (see _steps_hidden_split).
+
+    Each phase (input projection of a chunk, recurrent product of a step,
+    gate pass of a step) is a set of items; a worker claims items, counts
+    each finished one in done[k], and waits until done[k] holds them all.
+    Deadlock-free whatever the scheduling: a worker waits only after every
+    item is claimed, and a claimed item is being run by a live thread.
+    """
     t_len = x2.shape[0] // batch
     tc = xp.shape[0] // batch
+    hid = out2.shape[1]
+    npi = wih.shape[0]
+    npr = whh.shape[0]
+    nub = (hid + ublock - 1) // ublock
+    k = 0
     for t0 in range(0, t_len, tc):
         t1 = min(t_len, t0 + tc)
-        _gemm_split(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, pbounds)
+        while True:                 # input projection: groups of 4 panels
+            it = _claim(claim, k * nthreads, q, nthreads, home_in)
+            if it < 0:
+                break
+            gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0,
+                      4 * it, min(npi, 4 * it + 4))
+            atomics.fetch_add(done, k, 1)
+        while atomics.load(done, k) < home_in[nthreads]:
+            pass
+        k += 1
         for t in range(t0, t1):
             if t == 0:
                 hprev, rp0 = h, 0
             else:
                 hprev, rp0 = out2, (t - 1) * batch
-            _gemm_split(hprev, rp0, batch, whh, zb, hp, pbounds)
-            _gates(cell, xp, (t - t0) * batch, hp, b_hn, hprev, rp0, c, out2,
-                   t * batch, 0, batch)
+            while True:             # recurrent product: groups of 4 panels
+                it = _claim(claim, k * nthreads, q, nthreads, home_rec)
+                if it < 0:
+                    break
+                gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4))
+                atomics.fetch_add(done, k, 1)
+            while atomics.load(done, k) < home_rec[nthreads]:
+                pass
+            k += 1
+            while True:             # gate pass: (batch row, block of units)
+                it = _claim(claim, k * nthreads, q, nthreads, home_gate)
+                if it < 0:
+                    break
+                i = it // nub
+                j0 = (it % nub) * ublock
+                ci = i if cell == 1 else 0
+                _gate_row(cell, xp[(t - t0) * batch + i], hp[i], b_hn, hprev[rp0 + i],
+                          c[ci], out2[t * batch + i], j0, min(hid, j0 + ublock))
+                atomics.fetch_add(done, k, 1)
+            while atomics.load(done, k) < home_gate[nthreads]:
+                pass
+            k += 1
+
+
+@njit(**_KERNEL_PAR)
+def _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
+                        claim, done, home_in, home_rec, home_gate, ublock):
+    """All batch rows, the hidden units split: one parallel region per sequence.
+
+    The threads stay in this region for every step and meet at counters
+    (lstm_numba._atomics) instead of a fork and join per step.
+    """
+    nthreads = home_in.shape[0] - 1
+    for q in prange(nthreads):
+        _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
+                       xp, hp, claim, done, home_in, home_rec, home_gate, ublock)
 
 
 # ------------------------------------------------------------ Python wrappers
@@ -263,9 +340,16 @@ def _run(pk: Packed, x, h, c0, threads: int):
         hp = np.empty((batch, n_pad), dtype=dt)
         _compile_gemms(x2, h, out2, wih, whh, bx, xp)
         if threads >= 2 and whh.shape[0] >= 2 and whh.nbytes >= HIDDEN_SPLIT_MIN_BYTES:
-            pbounds = _split(whh.shape[0], min(threads, whh.shape[0]), 1)
-            _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c,
-                                out2, xp, hp, pbounds)
+            groups = lambda npan: -(-npan // 4)     # noqa: E731 - items of 4 panels
+            ublock = GATE_BLOCK
+            home_in = _split(groups(wih.shape[0]), threads, 1)
+            home_rec = _split(groups(whh.shape[0]), threads, 1)
+            home_gate = _split(batch * -(-hid // ublock), threads, 1)
+            phases = -(-t_len // tc) + 2 * t_len
+            claim = np.zeros(phases * threads, dtype=np.int64)
+            done = np.zeros(phases, dtype=np.int64)
+            _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
+                                claim, done, home_in, home_rec, home_gate, ublock)
         else:
             _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
                          0, batch, xp, hp)
