@@ -25,8 +25,8 @@ Every launch is preceded by shape checks in Python (the kernels do none);
 results are copied back after an explicit ``cuda.synchronize()``.
 
 Under numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``) both backends run
-on the CPU, one block after another, which is only correct for the
-persistent kernel with a single block: there it defaults to one block.
+on the CPU, one block after another; a grid-wide barrier is then only
+correct with a single block, so there the persistent kernel defaults to one.
 """
 from __future__ import annotations
 
