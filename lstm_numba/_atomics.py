@@ -9,7 +9,7 @@ sequentially consistent, so the plain stores a thread made before
 """
 from __future__ import annotations
 
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
@@ -46,3 +46,22 @@ def load(typingctx, arr, idx):
         return builder.load_atomic(ptr, "seq_cst", 8)
 
     return sig, codegen
+
+
+# Resolved by name in the C library at link time (so kernels stay cacheable).
+_sched_yield = types.ExternalFunction("sched_yield", types.int32())
+
+#: Polls of a counter before a waiting thread starts yielding its core (about
+#: 10-20 microseconds): long enough to cover a step's wait on an idle machine,
+#: short enough that on a busy one a descheduled partner gets the core back.
+SPIN_POLLS = 4000
+
+
+@njit(inline="always")
+def wait_at_least(arr, idx, n):
+    """Spin until ``arr[idx] >= n`` (atomic loads), then yield between polls."""
+    polls = 0
+    while load(arr, idx) < n:
+        polls += 1
+        if polls > SPIN_POLLS:
+            _sched_yield()

@@ -211,8 +211,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
             gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0,
                       4 * it, min(npi, 4 * it + 4))
             atomics.fetch_add(done, k, 1)
-        while atomics.load(done, k) < home_in[nthreads]:
-            pass
+        atomics.wait_at_least(done, k, home_in[nthreads])
         k += 1
         for t in range(t0, t1):
             if t == 0:
@@ -225,8 +224,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
                     break
                 gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4))
                 atomics.fetch_add(done, k, 1)
-            while atomics.load(done, k) < home_rec[nthreads]:
-                pass
+            atomics.wait_at_least(done, k, home_rec[nthreads])
             k += 1
             while True:             # gate pass: (batch row, block of units)
                 it = _claim(claim, k * nthreads, q, nthreads, home_gate)
@@ -238,8 +236,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
                 _gate_row(cell, xp[(t - t0) * batch + i], hp[i], b_hn, hprev[rp0 + i],
                           c[ci], out2[t * batch + i], j0, min(hid, j0 + ublock))
                 atomics.fetch_add(done, k, 1)
-            while atomics.load(done, k) < home_gate[nthreads]:
-                pass
+            atomics.wait_at_least(done, k, home_gate[nthreads])
             k += 1
 
 
