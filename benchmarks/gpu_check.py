@@ -22,7 +22,8 @@ One self-contained run for a GPU machine (no asv needed)::
 
 Results go to ``--out`` (default ``$OUT`` or ./gpu_check_out) as
 ``gpu_check.csv`` and ``gpu_check.json``, rewritten after every row so that
-a run cut short still leaves its data.
+a run cut short still leaves its data, and ``gpu_check.md`` (the summary
+and the table with notes) at the end.
 
 ``--smoke`` runs the same code on tiny sizes; with NUMBA_ENABLE_CUDASIM=1 it
 runs in numba-cuda's simulator (the tests do that). Simulator timings mean
@@ -237,9 +238,6 @@ def run_checks(smoke, torch, records):
 
 # ------------------------------------------------------------------ timings
 
-TIMING_BACKENDS = ("cuda", "cuda-persistent", "torch-cuda")
-
-
 def timing_rows(args, torch, out_dir, results, deadline):
     grid = SMOKE_GRID if args.smoke else FULL_GRID
     cells = args.cells
@@ -384,15 +382,42 @@ def summary_lines(rows):
     return lines
 
 
-def table(rows):
-    head = ("| cell | B | H | T | backend | variant | ms | us/step | GFLOP/s | x cuDNN "
-            "| proj ms | note |")
-    out = [head, "|" + "---|" * 12]
+def _label(r):
+    """``backend[variant]`` with the variant cut to what tells rows apart."""
+    v = r["variant"]
+    if r["backend"] == "torch-cuda":
+        return f"torch-cuda[{v}]"
+    proj, _, path = v.partition(",")
+    bits = [proj] if r["backend"] == "cuda" else []
+    if path == "dispatch":
+        bits.append("dispatch")
+    return r["backend"] + (f"[{','.join(bits)}]" if bits else "")
+
+
+def _g(v, spec=".4g"):
+    return "-" if v is None else format(v, spec)
+
+
+def table(rows, full=False):
+    """Markdown table, one row per (config, backend variant), ratios to cuDNN fp32.
+
+    The printed one is compact (it must fit the last screen of a remote
+    run's output); ``full`` adds the cell, the variant, the projection time
+    and the notes.
+    """
+    cols = ["B", "H", "T", "backend", "ms", "us/step", "GFLOP/s", "x cuDNN"]
+    if full:
+        cols = ["cell"] + cols + ["variant", "proj ms", "note"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        out.append(f"| {r['cell']} | {r['B']} | {r['H']} | {r['T']} | {r['backend']} | "
-                   f"{r['variant']} | {fmt(r['ms'], '.3f')} | {fmt(r['us_per_step'], '.2f')} | "
-                   f"{fmt(r['gflops'], '.1f')} | {fmt(r.get('x_cudnn'), '.2f')} | "
-                   f"{fmt(r['proj_ms'], '.3f')} | {r['note'][:60]} |")
+        vals = [r["B"], r["H"], r["T"], _label(r), _g(r["ms"]), _g(r["us_per_step"]),
+                _g(r["gflops"], ".0f" if (r["gflops"] or 0) >= 10 else ".3g"),
+                _g(r.get("x_cudnn"), ".2f")]
+        if full:
+            vals = [r["cell"]] + vals + [r["variant"], _g(r["proj_ms"]), r["note"][:160]]
+        elif r["ms"] is None:
+            vals[4] = (r["note"] or "-")[:40]
+        out.append("| " + " | ".join(str(v) for v in vals) + " |")
     return out
 
 
@@ -478,12 +503,18 @@ def main(argv=None):
     add_ratios(rows)
     write_outputs(out_dir, results=rows)
     log(f"== done in {time.perf_counter() - t_start:.1f} s; files in {out_dir} ==")
-    for line in summary_lines(rows):
+    summary = summary_lines(rows)
+    (out_dir / "gpu_check.md").write_text(
+        "\n".join(summary) + "\n\n" + "\n".join(table(rows, full=True)) + "\n")
+    for line in summary:
         log(line)
     if not ok:
         log("SOME CHECKS FAILED (see above)")
     log("")
-    log("\n".join(table(rows)))
+    for cell in args.cells:
+        log(f"{cell}, float32 (x cuDNN: throughput over cuDNN's with TF32 "
+            f"{'on' if args.tf32 else 'off'}; > 1 is faster)")
+        log("\n".join(table([r for r in rows if r["cell"] == cell])))
     return 0 if ok else 1
 
 
