@@ -5,19 +5,23 @@ projections ``x @ w_ih.T + b`` do not depend on h, so they are computed for a
 chunk of time steps at once (one product with many rows, kept cache-sized);
 then, per step, one recurrent product ``h @ w_hh.T`` and one fused pass over
 the gates. Both products use the register-blocked kernel of
-:mod:`lstm_numba._gemm` on weights packed once per forward pass; the gate pass
-uses the vectorizable activations of :mod:`lstm_numba._activations` (float32;
-float64 stays exact). The whole time loop runs in compiled code, writing into
-buffers allocated once per call: no Python and no allocation per step, and no
-BLAS call at all (so no BLAS pool to fight with Numba's).
+:mod:`lstm_numba._gemm` on weights packed once (per forward call, or once per
+runner: :func:`make_runner`); the gate pass uses the vectorizable activations
+of :mod:`lstm_numba._activations` (float32; float64 stays exact). The whole
+time loop runs in compiled code, writing into buffers allocated once per
+call: no Python and no allocation per step, and no BLAS call at all (so no
+BLAS pool to fight with Numba's).
 
 ``numba-parallel`` splits the batch: rows of a batch never interact, so each
 thread runs the serial kernel over its own rows for the whole sequence, with
 no synchronisation between steps. Below 8 rows (nothing to split) it splits
-the hidden units instead: per step, the panels of the recurrent product go to
-the threads (each keeps its share of ``w_hh`` in its own L2), then one thread
-does the gate pass; with a small ``w_hh`` (see :data:`HIDDEN_SPLIT_MIN_BYTES`)
-the fork and join per step cost more than they save, and it runs serially.
+the hidden units instead: the threads enter one parallel region for the
+whole sequence and, per step, share out the panels of the recurrent product
+(each takes the same panels every step, so they stay in its L2) and then the
+gate pass, meeting at atomic counters (:mod:`lstm_numba._atomics`) rather
+than a fork and join per step. With a small ``w_hh`` (see
+:data:`HIDDEN_SPLIT_MIN_BYTES`) the two meetings per step cost more than the
+split saves, and it runs serially.
 """
 from __future__ import annotations
 
@@ -41,10 +45,10 @@ CHUNK_ROWS = 64
 
 
 #: Below 8 batch rows, numba-parallel splits each step's recurrent product
-#: over the threads only when w_hh is at least this big: a parallel region per
-#: step costs a few microseconds of fork/join, more than a small product saves
-#: (measured on 2 cores: LSTM H=128 and RNN H=256 (256 KiB) were slower split,
-#: LSTM/GRU H=256 and RNN H=512 (0.75-1 MiB) faster).
+#: over the threads only when w_hh is at least this big: two meetings of the
+#: threads per step cost about a microsecond or more, more than a small
+#: product saves (measured on 2 cores: LSTM H=128 and RNN H=256 (256 KiB)
+#: were slower split, LSTM/GRU H=256 and RNN H=512 (0.75-1 MiB) faster).
 HIDDEN_SPLIT_MIN_BYTES = 512 * 1024
 
 
