@@ -105,14 +105,14 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
 
     @njit
     def rec_loop(h, whh, zb, hp, t_len):
-        for _ in range(t_len):
-            gemm_rows(h, 0, h.shape[0], whh, zb, hp, 0, 0, whh.shape[0])
+        for t in range(t_len):
+            gemm_rows(h, 0, h.shape[0], whh, zb, hp, 0, 0, whh.shape[0], t % 2 == 1)
 
     @njit
     def in_loop(x2, batch, wih, bx, xp, t_len, tc):
         for t0 in range(0, t_len, tc):
             t1 = min(t_len, t0 + tc)
-            gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, wih.shape[0])
+            gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, wih.shape[0], False)
 
     x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
     pk = cpu.pack(cell, w)
@@ -121,8 +121,8 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
     tc = min(seq_len, max(1, -(-cpu.CHUNK_ROWS // batch)))
     xp = np.empty((tc * batch, pk.zb.shape[0]), dtype=x.dtype)
     hp = np.empty((batch, pk.zb.shape[0]), dtype=x.dtype)
-    compile_gemm(x2, 0, 1, pk.wih, pk.bx, xp, 0, 0, 1)
-    compile_gemm(h0, 0, 1, pk.whh, pk.zb, hp, 0, 0, 1)
+    compile_gemm(x2, 0, 1, pk.wih, pk.bx, xp, 0, 0, 1, False)
+    compile_gemm(h0, 0, 1, pk.whh, pk.zb, hp, 0, 0, 1, False)
     parts = {
         "total": lambda: run(x, h0, c0),
         "input projection": lambda: in_loop(x2, batch, pk.wih, pk.bx, xp, seq_len, tc),

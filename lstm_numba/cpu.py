@@ -128,10 +128,10 @@ def _project(x2, batch, wih, bx, xp, t0, t1, b0, nb):
     """xp rows (t-t0)*nb+i = x[t, b0+i] @ w_ih.T + bx for t in [t0, t1)."""
     npan = wih.shape[0]
     if nb == batch:     # the rows of all steps are contiguous in x: one product
-        gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, npan)
+        gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0, 0, npan, False)
     else:
         for t in range(t0, t1):
-            gemm_rows(x2, t * batch + b0, nb, wih, bx, xp, (t - t0) * nb, 0, npan)
+            gemm_rows(x2, t * batch + b0, nb, wih, bx, xp, (t - t0) * nb, 0, npan, False)
 
 
 @njit(**_KERNEL)
@@ -155,7 +155,7 @@ def _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, b0, b1, xp
                 hprev, rp0 = h, b0
             else:
                 hprev, rp0 = out2, (t - 1) * batch + b0
-            gemm_rows(hprev, rp0, nb, whh, zb, hp, 0, 0, npan)
+            gemm_rows(hprev, rp0, nb, whh, zb, hp, 0, 0, npan, t % 2 == 1)
             _gates(cell, xp, (t - t0) * nb, hp, b_hn, hprev, rp0, c, out2,
                    t * batch + b0, b0, nb)
 
@@ -213,7 +213,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
             if it < 0:
                 break
             gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0,
-                      4 * it, min(npi, 4 * it + 4))
+                      4 * it, min(npi, 4 * it + 4), False)
             atomics.fetch_add(done, k, 1)
         atomics.wait_at_least(done, k, home_in[nthreads])
         k += 1
@@ -226,7 +226,8 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
                 it = _claim(claim, k * nthreads, q, nthreads, home_rec)
                 if it < 0:
                     break
-                gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4))
+                gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4),
+                          t % 2 == 1)
                 atomics.fetch_add(done, k, 1)
             atomics.wait_at_least(done, k, home_rec[nthreads])
             k += 1
@@ -279,7 +280,7 @@ def _split(n: int, parts: int, unit: int) -> np.ndarray:
 def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
     """gemm_rows for each matrix the kernels multiply (see compile_gemm)."""
     for a, wp in ((x2, wih), (h, whh), (out2, whh)):
-        compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1)
+        compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1, False)
 
 
 class Packed(NamedTuple):

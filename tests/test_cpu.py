@@ -109,10 +109,11 @@ def test_pack_transposed(dt, n, k):
     assert flat.shape[1] == -(-n // nc) * nc
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [1, 3, 4, 5, 9])
 @pytest.mark.parametrize("k, n", [(1, 37), (37, 148), (65, 260), (20, 9 * 64)])
-def test_gemm_rows_remainders(dt, m, k, n):
+def test_gemm_rows_remainders(dt, m, k, n, reverse):
     """Rows m % 4 != 0 and panel counts % 4 != 0 go through the remainder tiles."""
     rng = np.random.default_rng(m + 10 * k + n)
     w = rng.standard_normal((n, k)).astype(dt)
@@ -124,8 +125,8 @@ def test_gemm_rows_remainders(dt, m, k, n):
     bias[:n] = rng.standard_normal(n)
     out = np.full((m + 4, npan * nc), np.nan, dtype=dt)
     r0, o0 = 2, 1
-    compile_gemm(a, r0, m, wp, bias, out, o0, 0, npan)
-    gemm_rows(a, r0, m, wp, bias, out, o0, 0, npan)
+    compile_gemm(a, r0, m, wp, bias, out, o0, 0, npan, reverse)
+    gemm_rows(a, r0, m, wp, bias, out, o0, 0, npan, reverse)
     ref = a[r0:r0 + m].astype(np.float64) @ w.T.astype(np.float64) + bias[:n]
     tol = 1e-5 * np.sqrt(k) if dt == np.float32 else 1e-12
     np.testing.assert_allclose(out[o0:o0 + m, :n], ref, rtol=0, atol=tol)
@@ -133,10 +134,14 @@ def test_gemm_rows_remainders(dt, m, k, n):
     assert np.isnan(out[:o0]).all() and np.isnan(out[o0 + m:]).all()   # untouched
     # A sub-range of panels writes only its own columns.
     if npan >= 2:
+        first = out.copy()
         out[:] = np.nan
-        gemm_rows(a, r0, m, wp, bias, out, o0, 1, npan)
+        gemm_rows(a, r0, m, wp, bias, out, o0, 1, npan, reverse)
         assert np.isnan(out[o0:o0 + m, :nc]).all()
         np.testing.assert_allclose(out[o0:o0 + m, nc:n], ref[:, nc:], rtol=0, atol=tol)
+        # The walk's direction changes nothing in the result, bit for bit.
+        gemm_rows(a, r0, m, wp, bias, out, o0, 0, npan, not reverse)
+        np.testing.assert_array_equal(out, first)
 
 
 # ---------------------------------------------------------- whole forward
