@@ -172,11 +172,12 @@ def _steps_batch_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, boun
 
 
 @njit(inline="always", **_KERNEL)
-def _claim(claim, base, q, nthreads, home):
+def _claim(claim, base, q, nthreads, home, reverse):
     """Next work item of a phase for worker q, or -1 when none is left.
 
     Items [home[r], home[r+1]) belong to worker r: it takes its own first
-    (the same panels every step, so they stay in its L2), then steals.
+    (the same panels every step, so they stay in its L2), then steals;
+    ``reverse`` hands them out from the top (see gemm_rows' ``reverse``).
     """
     for s in range(nthreads):
         r = (q + s) % nthreads
@@ -184,7 +185,7 @@ def _claim(claim, base, q, nthreads, home):
         if n > 0 and atomics.load(claim, base + r) < n:
             i = atomics.fetch_add(claim, base + r, 1)
             if i < n:
-                return home[r] + i
+                return home[r + 1] - 1 - i if reverse else home[r] + i
     return -1
 
 
@@ -209,7 +210,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
     for t0 in range(0, t_len, tc):
         t1 = min(t_len, t0 + tc)
         while True:                 # input projection: groups of 4 panels
-            it = _claim(claim, k * nthreads, q, nthreads, home_in)
+            it = _claim(claim, k * nthreads, q, nthreads, home_in, False)
             if it < 0:
                 break
             gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0,
@@ -223,7 +224,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
             else:
                 hprev, rp0 = out2, (t - 1) * batch
             while True:             # recurrent product: groups of 4 panels
-                it = _claim(claim, k * nthreads, q, nthreads, home_rec)
+                it = _claim(claim, k * nthreads, q, nthreads, home_rec, t % 2 == 1)
                 if it < 0:
                     break
                 gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4),
@@ -232,7 +233,7 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
             atomics.wait_at_least(done, k, home_rec[nthreads])
             k += 1
             while True:             # gate pass: (batch row, block of units)
-                it = _claim(claim, k * nthreads, q, nthreads, home_gate)
+                it = _claim(claim, k * nthreads, q, nthreads, home_gate, False)
                 if it < 0:
                     break
                 i = it // nub
