@@ -47,9 +47,26 @@ STEP_RB = 2        # batch rows per thread, held in registers
 
 # ---- persistent kernel geometry --------------------------------------------
 PERSIST_NT = 256   # threads per block
-PERSIST_KS = 8     # threads sharing one dot product (k-slices)
-PERSIST_R = PERSIST_NT // PERSIST_KS   # dot-product items per pass
+PERSIST_KS = (8, 16, 32)   # threads sharing one dot product (k-slices), by need
 PERSIST_BC = 4     # batch rows per item, held in registers
+# The partial-sum buffer holds (NT // KS) items x BC rows x KS slices = NT*BC
+# values whatever KS is.
+PERSIST_RED = PERSIST_NT * PERSIST_BC
+
+
+def persistent_k_slices(n_items: int) -> int:
+    """Threads per dot product for a block with ``n_items`` (row, batch-chunk) items.
+
+    The most threads per product (8, 16 or 32) that still fit every item
+    in one pass of the 256 threads: with few items (small H per block,
+    small B) up to 32 threads share each product, so the per-step chain of
+    k-iterations is shorter instead of most threads idling; with many
+    items, 8.
+    """
+    ks = PERSIST_KS[0]
+    while ks < PERSIST_KS[-1] and n_items * ks * 2 <= PERSIST_NT:
+        ks *= 2
+    return ks
 
 # ---- projection kernel geometry ---------------------------------------------
 MM_T = 64          # output tile (rows and columns)
@@ -69,31 +86,31 @@ def step_static_shared_bytes(cell: str, dtype) -> int:
 
 
 def persistent_static_shared_bytes(dtype) -> int:
-    return np.dtype(dtype).itemsize * PERSIST_R * PERSIST_BC * PERSIST_KS
+    return np.dtype(dtype).itemsize * PERSIST_RED
 
 
-def persistent_row_stride(hidden: int, dtype) -> int:
+def persistent_row_stride(hidden: int, dtype, ks: int) -> int:
     """Row stride (elements) of the w_hh slice in shared memory.
 
-    Rows are padded so that the KS threads of one item and the rows of the
-    neighbouring items in a warp fall in different banks (stride = KS mod 32
-    words for float32; float64 spans two words per element).
+    Rows are padded so that the ``ks`` threads of one item and the rows of
+    the neighbouring items in a warp fall in different banks (stride = ks
+    mod 32 words for float32; float64 spans two words per element).
     """
     words = np.dtype(dtype).itemsize // 4
     period = 32 // words
-    target = PERSIST_KS % period
+    target = ks % period
     return hidden + (target - hidden) % period
 
 
 def persistent_dynamic_shared_bytes(cell: str, hidden: int, batch: int, units: int,
-                                    dtype, stage_h: bool) -> int:
+                                    dtype, stage_h: bool, ks: int) -> int:
     """Dynamic shared memory of one persistent block owning ``units`` hidden units.
 
     w_hh slice (G*units rows, padded) + gate pre-activations (B, G*units)
     + h_{t-1} staged (B, H) when ``stage_h``.
     """
     g = N_GATES[cell]
-    n = g * units * persistent_row_stride(hidden, dtype) + batch * g * units
+    n = g * units * persistent_row_stride(hidden, dtype, ks) + batch * g * units
     if stage_h:
         n += batch * hidden
     return n * np.dtype(dtype).itemsize
@@ -318,7 +335,7 @@ def step_kernel(cell: str, dtype, ks: int):
 # ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def persistent_kernel(cell: str, dtype):
+def persistent_kernel(cell: str, dtype, ks: int = 8):
     """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, units, stride, stage_h)``.
 
     Block ``blockIdx.x`` owns hidden units ``[blockIdx.x*units, +units)``
@@ -329,15 +346,19 @@ def persistent_kernel(cell: str, dtype):
 
     Launch: block (256,), grid ceil(H/units) <= max_cooperative_grid_blocks.
     Per step: the B*G*units dot products of length H are spread over the
-    block, 8 threads per product (4 batch rows per thread), partial sums
+    block, ``ks`` threads per product (4 batch rows per thread; ``ks`` from
+    :func:`persistent_k_slices`, a compile-time constant), partial sums
     added in shared memory; then the gates; then the grid-wide barrier.
     """
+    if ks not in PERSIST_KS:
+        raise ValueError(f"ks must be one of {PERSIST_KS}; got {ks!r}")
     dt = _nbtype(dtype)
     zero = np.dtype(dtype).type(0.0)
     G = N_GATES[cell]
-    NT, KS, R, BC = PERSIST_NT, PERSIST_KS, PERSIST_R, PERSIST_BC
+    NT, KS, BC = PERSIST_NT, ks, PERSIST_BC
+    R = NT // KS
     apply = _gate_function(cell, dtype)
-    red_len = R * BC * KS
+    red_len = PERSIST_RED
 
     @cuda.jit
     def persistent(xp, w_hh, b_ih, b_hh, hbuf, c, units, stride, stage_h):
@@ -458,8 +479,9 @@ def compile_ptx_all(cc=(9, 0)) -> dict:
                 for ks in (1, 8):
                     jobs.append((f"step{ks}_{cell}", step_kernel(cell, dtype, ks),
                                  (a3, a2, a1, a1, a3, a2, i64)))
-                jobs.append((f"persistent_{cell}", persistent_kernel(cell, dtype),
-                             (a3, a2, a1, a1, a3, a2, i64, i64, i64)))
+                for ks in (8, 32):
+                    jobs.append((f"persistent{ks}_{cell}", persistent_kernel(cell, dtype, ks),
+                                 (a3, a2, a1, a1, a3, a2, i64, i64, i64)))
             for name, kern, sig in jobs:
                 ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=cc)
                 out[f"{name}_{np.dtype(dtype).name}"] = ptx

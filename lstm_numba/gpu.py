@@ -494,8 +494,8 @@ class CudaRunner:
         """Geometry of a persistent launch for batch ``batch`` (no launch).
 
         Returns a dict with ``units`` (hidden units per block), ``blocks``,
-        ``stride``, ``stage_h``, ``dynamic_shared`` and ``static_shared``
-        bytes. Raises BackendUnavailable naming the limit when this (H, B,
+        ``ks`` (threads per dot product), ``stride``, ``stage_h``,
+        ``dynamic_shared`` and ``static_shared`` bytes. Raises BackendUnavailable naming the limit when this (H, B,
         dtype) cannot run persistently on this device.
         """
         from . import _cuda_kernels as K
@@ -507,10 +507,11 @@ class CudaRunner:
         static = K.persistent_static_shared_bytes(dt)
         target = self.blocks_requested or (1 if simulator() else sms)
         units = max(1, math.ceil(h / target))
-        stride = K.persistent_row_stride(h, dt)
+        ks = K.persistent_k_slices(self.spec.n_gates * units * math.ceil(batch / K.PERSIST_BC))
+        stride = K.persistent_row_stride(h, dt, ks)
 
         def need(stage):
-            return K.persistent_dynamic_shared_bytes(cell, h, batch, units, dt, stage)
+            return K.persistent_dynamic_shared_bytes(cell, h, batch, units, dt, stage, ks)
 
         stage_h = static + need(True) <= limit
         dyn = need(stage_h)
@@ -527,7 +528,7 @@ class CudaRunner:
                 f"{target}); use more blocks, float32, a smaller H or batch, or the "
                 f"'cuda' backend")
         blocks = math.ceil(h / units)
-        return {"units": units, "blocks": blocks, "stride": stride,
+        return {"units": units, "blocks": blocks, "stride": stride, "ks": ks,
                 "stage_h": bool(stage_h), "dynamic_shared": dyn,
                 "static_shared": static, "shared_limit": limit}
 
@@ -544,7 +545,7 @@ class CudaRunner:
         _check("b_hh", self.d_b_hh, (gh,), self.dtype)
         if self.cell == "lstm":
             _check("c", c, (bsz, h), self.dtype)
-        kern = K.persistent_kernel(self.cell, self.dtype)
+        kern = K.persistent_kernel(self.cell, self.dtype, plan["ks"])
         args = (xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c,
                 plan["units"], plan["stride"], int(plan["stage_h"]))
         launch = _Launcher(kern, args, self.launch)

@@ -113,7 +113,26 @@ def test_persistent_geometry_in_simulator():
     run(x, h0)
     ll = run.last_launch
     assert ll["blocks"] == 1 and ll["units"] == 11 and ll["launches"] == 1
-    assert ll["stride"] % 32 == K.PERSIST_KS % 32 and ll["stride"] >= 11
+    assert ll["ks"] == 8                  # 3*11 rows x 1 batch chunk: 33 items
+    assert ll["stride"] % 32 == 8 and ll["stride"] >= 11
+
+
+def test_persistent_k_slices():
+    # the most threads per product that still fit every item in one pass of 256
+    assert [K.persistent_k_slices(n) for n in (1, 4, 8, 9, 16, 17, 32, 500)] == \
+        [32, 32, 32, 16, 16, 8, 8, 8]
+    assert K.persistent_row_stride(37, np.float32, 8) % 32 == 8
+    assert K.persistent_row_stride(37, np.float64, 16) % 16 == 0
+
+
+@pytest.mark.parametrize("hidden,batch,ks", [(2, 3, 32), (4, 1, 16), (9, 5, 8)])
+def test_persistent_each_k_split(hidden, batch, ks, dtype):
+    """32 and 16 threads per dot product (few items) and 8 (many), vs the oracle."""
+    x, w, h0, c0 = make_inputs("lstm", 3, batch, 4, hidden, dtype, seed=hidden + batch)
+    run = gpu.CudaRunner("lstm", w, persistent=True, blocks=1)   # items = 4*H*ceil(B/4)
+    res = ln.ForwardResult(*run(x, h0, c0))
+    assert run.last_launch["ks"] == ks
+    assert_close(res, oracle64("lstm", x, w, h0, c0), dtype, "lstm")
 
 
 def test_persistent_without_staging_h(cell, dtype):
@@ -377,7 +396,7 @@ def test_kernels_compile_for_a_real_gpu():
             pytest.skip(f"no libnvvm/NVRTC here to compile PTX: {err[:200]}")
         raise AssertionError(proc.stdout[-2000:] + proc.stderr[-4000:])
     rows = [line.split() for line in proc.stdout.strip().splitlines()]
-    assert len(rows) == 20            # (matmul + 3 cells x 3 kernels) x 2 dtypes
+    assert len(rows) == 26            # (matmul + 3 cells x 4 kernels) x 2 dtypes
     for name, f64, local in rows:
         if name.endswith("float32"):
             # float32 kernels must not compute in float64 (a stray literal would)
