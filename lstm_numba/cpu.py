@@ -61,20 +61,25 @@ def unavailable(name: str) -> str | None:
 
 
 # ---------------------------------------------------------------- gate passes
-# One step of one batch row, on 1-D rows: xg holds the input projection with
-# the biases folded in, hg holds h_prev @ w_hh.T, hprev the previous h, out the
-# new h. Each is a separate small function over contiguous rows, writing to
-# at most two arrays: that keeps LLVM's runtime alias checks few enough for it
-# to vectorize the loop (with more stores it fell back to scalar code, 10 ns
-# per hidden unit instead of ~1).
+# One step of one batch row, hidden units [j0, j1), on 1-D rows: xg holds the
+# input projection with the biases folded in, hg holds h_prev @ w_hh.T, hprev
+# the previous h, out the new h. Each is a separate small function over
+# contiguous rows, writing to at most two arrays: that keeps LLVM's runtime
+# alias checks few enough for it to vectorize the loop (with more stores it
+# fell back to scalar code, 10 ns per hidden unit instead of ~1). Indices are
+# unsigned: with signed ones Numba's negative-index wraparound made LLVM
+# turn the gate offsets (hid + j, ...) into gathers.
 
 @njit(**_KERNEL)
 def _lstm_row(xg, hg, c, out, hid, j0, j1):
-    for j in range(j0, j1):
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(np.uint64(j0), np.uint64(j1)):
         gi = sigmoid(xg[j] + hg[j])
-        gf = sigmoid(xg[hid + j] + hg[hid + j])
-        gg = tanh(xg[2 * hid + j] + hg[2 * hid + j])
-        go = sigmoid(xg[3 * hid + j] + hg[3 * hid + j])
+        gf = sigmoid(xg[h1 + j] + hg[h1 + j])
+        gg = tanh(xg[h2 + j] + hg[h2 + j])
+        go = sigmoid(xg[h3 + j] + hg[h3 + j])
         cc = gf * c[j] + gi * gg
         c[j] = cc
         out[j] = go * tanh(cc)
@@ -83,16 +88,18 @@ def _lstm_row(xg, hg, c, out, hid, j0, j1):
 @njit(**_KERNEL)
 def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
     one = out.dtype.type(1.0)
-    for j in range(j0, j1):
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    for j in range(np.uint64(j0), np.uint64(j1)):
         r = sigmoid(xg[j] + hg[j])
-        z = sigmoid(xg[hid + j] + hg[hid + j])
-        n = tanh(xg[2 * hid + j] + r * (hg[2 * hid + j] + b_hn[j]))
+        z = sigmoid(xg[h1 + j] + hg[h1 + j])
+        n = tanh(xg[h2 + j] + r * (hg[h2 + j] + b_hn[j]))
         out[j] = (one - z) * n + z * hprev[j]
 
 
 @njit(**_KERNEL)
 def _rnn_row(xg, hg, out, hid, j0, j1):
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         out[j] = tanh(xg[j] + hg[j])
 
 
