@@ -89,6 +89,9 @@ def run_compare(cell="lstm", hidden=256, batch=16, seq_len=128, input_size=None,
         for name in names:
             entry = get_backend(name)
             reason = entry.unavailable()
+            if reason is None and entry.device == "gpu" and _simulated():
+                reason = ("numba-cuda's simulator is on (NUMBA_ENABLE_CUDASIM=1): it runs "
+                          "kernels in Python on the CPU, so its timings mean nothing")
             if reason:
                 skipped[name] = reason
                 continue
@@ -107,6 +110,12 @@ def run_compare(cell="lstm", hidden=256, batch=16, seq_len=128, input_size=None,
             rows.append(Row(name, first, med, len(times), seq_len * batch / med,
                             fl / med / 1e9, _max_err(res, ref)))
     return rows, skipped, used
+
+
+def _simulated() -> bool:
+    import os
+
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
 class _nullcontext:
