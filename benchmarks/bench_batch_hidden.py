@@ -8,22 +8,24 @@ report plots GFLOP/s and the fraction of sgemm vs batch (a roofline-style
 view) and, from the ``time_`` results, the speedup over ``numpy-seed`` and
 the time ratio to ``torch`` as heatmaps over (hidden, batch).
 
-Sizes: fast LSTM, H in {64, 256}, B in {1, 4, 16, 64}, T=64; full: all three
-cells, DeepBench's H in {256, 512, 1024}, B in {1, 4, 16, 64}, T=128.
+Sizes: fast LSTM, H in {64, 256}, B in {1, 4, 16, 64}, T=64, one thread;
+full: all three cells, DeepBench's H in {256, 512, 1024}, B in {1, 4, 16, 64},
+T=128, all cores.
 """
 import lstm_numba as ln
 
-from .common import Problem, Timing, best_time, flops, max_threads, pick, sgemm_gflops
+from .common import (SUITE_THREADS, Problem, Timing, best_time, flops, max_threads, pick,
+                     set_threads, sgemm_gflops, suite_backends)
 
-BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
+BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
 SEQ_LEN = pick(fast=64, full=128, smoke=8)
 
 _GRID = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]),
          BACKENDS,
          pick(fast=[64, 256], full=[256, 512, 1024], smoke=[8, 16]),
          pick(fast=[1, 4, 16, 64], full=[1, 4, 16, 64], smoke=[1, 4]),
-         [max_threads()]]
-_NAMES = ["cell", "backend", "hidden", "batch", "threads"]
+         [SEQ_LEN], [SUITE_THREADS]]
+_NAMES = ["cell", "backend", "hidden", "batch", "seq_len", "threads"]
 
 
 class BatchHidden(Timing):
@@ -32,11 +34,11 @@ class BatchHidden(Timing):
     params = _GRID
     param_names = _NAMES
 
-    def setup(self, cell, backend, hidden, batch, threads):
-        self.run, self.args = Problem.get(backend, cell, SEQ_LEN, batch, hidden, threads=threads)
+    def setup(self, cell, backend, hidden, batch, seq_len, threads):
+        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
 
-    def time_forward(self, cell, backend, hidden, batch, threads):
-        """Seconds for one forward pass of T=64 (fast) / 128 (full) steps."""
+    def time_forward(self, cell, backend, hidden, batch, seq_len, threads):
+        """Seconds for one forward pass of T steps."""
         self.run(*self.args)
 
 
@@ -49,17 +51,17 @@ class BatchHiddenRates(Timing):
     params = [_GRID[0], [b for b in BACKENDS if b != "numpy-seed"]] + _GRID[2:]
     param_names = _NAMES
 
-    def setup(self, cell, backend, hidden, batch, threads):
-        self.run, self.args = Problem.get(backend, cell, SEQ_LEN, batch, hidden, threads=threads)
-        self.flops = flops(cell, SEQ_LEN, batch, hidden)
+    def setup(self, cell, backend, hidden, batch, seq_len, threads):
+        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
+        self.flops = flops(cell, seq_len, batch, hidden)
 
-    def track_gflops(self, cell, backend, hidden, batch, threads):
+    def track_gflops(self, cell, backend, hidden, batch, seq_len, threads):
         """GFLOP/s (best of >= 3 calls), DeepBench's FLOP count."""
         return self.flops / best_time(lambda: self.run(*self.args)) / 1e9
 
     track_gflops.unit = "GFLOP/s"
 
-    def track_efficiency(self, cell, backend, hidden, batch, threads):
+    def track_efficiency(self, cell, backend, hidden, batch, seq_len, threads):
         """GFLOP/s over this process's 1024^3 sgemm rate at the same thread count."""
         peak = sgemm_gflops()
         return self.flops / best_time(lambda: self.run(*self.args)) / 1e9 / peak
@@ -70,12 +72,10 @@ class BatchHiddenRates(Timing):
 class Sgemm:
     """The machine's yardstick: float32 1024^3 matmul GFLOP/s (best of 5)."""
 
-    params = [[max_threads()]]
+    params = [sorted({1, SUITE_THREADS, max_threads()})]
     param_names = ["threads"]
 
     def setup(self, threads):
-        from .common import set_threads
-
         set_threads(threads)
 
     def track_sgemm_gflops(self, threads):

@@ -4,13 +4,12 @@ The outputs alone are T*B*H values, and every backend that hoists the input
 projection out of the time loop (all but ``numpy-seed``) also holds
 T*B*G*H of them: memory is linear in T even though the state is only B*H.
 
-- ``peakmem_forward`` is asv's whole-process peak RSS after setup and one
-  forward call; ``peakmem_baseline`` is the same process after the same
-  setup (inputs built, backend compiled and warmed up, torch imported) but no
-  further call. Their difference is what the forward pass added at its peak.
-  Caveat: the warm-up call in setup already touched the same sizes, and the
-  allocator may keep those pages, so the difference can understate the peak;
-  the ``track_`` figure below does not have that problem.
+- ``peakmem_forward`` is asv's peak RSS of the whole process (a lifetime
+  maximum) after setup and one forward call; ``peakmem_baseline`` is the same
+  process after the same setup (inputs built, torch imported, kernels compiled
+  and warmed up on a 2-step slice of the input, so setup never reaches the
+  full-size peak) but no call. Their difference is what the forward pass
+  added at its peak: outputs, projections and temporaries.
 - ``track_traced_bytes`` is the peak of allocations traced by ``tracemalloc``
   during one forward call: NumPy reports its array buffers to tracemalloc,
   so this is exact for ``numpy``, ``numpy-seed`` and for the NumPy arrays
@@ -24,11 +23,23 @@ Sizes: LSTM, H=256, B=8, T in {64, 512, 4096} (fast) up to 8192 (full).
 """
 import tracemalloc
 
-from .common import Problem, Timing, max_threads, pick
+from .common import (SUITE_THREADS, Timing, make_problem, make_runner, pick, require_backend,
+                     require_seed_cap, set_threads, suite_backends)
 
-BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
+BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
 HIDDEN = pick(fast=256, full=256, smoke=16)
 BATCH = pick(fast=8, full=16, smoke=2)
+
+
+def _setup(bench, cell, backend, seq_len, batch, hidden, threads):
+    """Inputs at full size; compile and warm up on the first 2 steps only."""
+    require_backend(backend)
+    require_seed_cap(backend, seq_len, batch)
+    set_threads(threads)
+    x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden, seed=0)
+    bench.run = make_runner(backend, cell, w)
+    bench.run(x[:2].copy(), h0, c0)
+    bench.args = (x, h0, c0)
 
 
 class Memory(Timing):
@@ -36,17 +47,17 @@ class Memory(Timing):
 
     params = [["lstm"], BACKENDS,
               pick(fast=[64, 512, 4096], full=[64, 512, 4096, 8192], smoke=[4, 32]),
-              [max_threads()]]
-    param_names = ["cell", "backend", "seq_len", "threads"]
+              [BATCH], [HIDDEN], [SUITE_THREADS]]
+    param_names = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
 
-    def setup(self, cell, backend, seq_len, threads):
-        self.run, self.args = Problem.get(backend, cell, seq_len, BATCH, HIDDEN, threads=threads)
+    def setup(self, cell, backend, seq_len, batch, hidden, threads):
+        _setup(self, cell, backend, seq_len, batch, hidden, threads)
 
-    def peakmem_forward(self, cell, backend, seq_len, threads):
+    def peakmem_forward(self, cell, backend, seq_len, batch, hidden, threads):
         """Peak RSS of the process: setup plus one forward pass."""
         self.run(*self.args)
 
-    def peakmem_baseline(self, cell, backend, seq_len, threads):
+    def peakmem_baseline(self, cell, backend, seq_len, batch, hidden, threads):
         """Peak RSS of the process after the same setup, without the timed call."""
 
 class MemoryTraced(Timing):
@@ -55,12 +66,12 @@ class MemoryTraced(Timing):
     params = Memory.params
     param_names = Memory.param_names
 
-    def setup(self, cell, backend, seq_len, threads):
+    def setup(self, cell, backend, seq_len, batch, hidden, threads):
         if backend == "torch":
             raise NotImplementedError("torch's allocator is not visible to tracemalloc")
-        self.run, self.args = Problem.get(backend, cell, seq_len, BATCH, HIDDEN, threads=threads)
+        _setup(self, cell, backend, seq_len, batch, hidden, threads)
 
-    def track_traced_bytes(self, cell, backend, seq_len, threads):
+    def track_traced_bytes(self, cell, backend, seq_len, batch, hidden, threads):
         """Peak bytes traced by tracemalloc in one call (NumPy-visible allocations)."""
         tracemalloc.start()
         try:

@@ -76,6 +76,18 @@ def max_threads() -> int:
     return _m()
 
 
+# Thread count of the size-sweep benchmarks (seq_len, batch_hidden, memory).
+# fast: one thread, so that a shared 2-core machine's other load does not
+# turn a pool's barrier spin-waits into 10-100x outliers; bench_threads
+# measures scaling. full: all cores, what a user gets by default.
+SUITE_THREADS = pick(fast=1, full=max_threads(), smoke=1)
+
+
+def suite_backends(backends):
+    """``backends`` less ``numba-parallel`` when the sweeps run on one thread."""
+    return [b for b in backends if SUITE_THREADS > 1 or b != "numba-parallel"]
+
+
 class Timing:
     """asv timing attributes per profile, inherited by every benchmark class.
 

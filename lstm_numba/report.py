@@ -381,7 +381,7 @@ def plot_seq_len(df, figs: Figures):
         ax.set_title(cell.upper())
         ax.grid(True, which="both", alpha=0.3)
     _legend(axes[0][-1])
-    shape = _shape_note(d, ("batch", "hidden"), default="see bench_seq_len.py")
+    shape = _shape_note(d, ("batch", "hidden", "threads"), default="")
     figs.save(fig, "seq_len_time_per_step", "Forward time per step vs sequence length",
               "Median forward time divided by T. A flat line means the cost per step "
               f"does not depend on T; lower is better. {shape}")
@@ -406,11 +406,20 @@ def plot_seq_len(df, figs: Figures):
         ax.grid(True, which="both", alpha=0.3)
     _legend(axes[0][-1])
     figs.save(fig, "seq_len_throughput", "Throughput vs sequence length",
-              f"Timesteps × batch processed per second, {label}; higher is better.")
+              f"Timesteps × batch processed per second, {label}; higher is better. "
+              + _shape_note(thr, ("batch", "hidden", "threads")))
 
 
 def _shape_note(d, cols, default=""):
-    return default
+    """'B=8, H=256, 1 thread' from single-valued parameter columns of ``d``."""
+    names = {"batch": "B", "hidden": "H", "seq_len": "T", "threads": "threads"}
+    bits = []
+    for c in cols:
+        if c in d.columns and d[c].notna().all() and d[c].nunique() == 1:
+            v = _num(d[c].iloc[0])
+            bits.append(f"{v} thread{'s' if v != '1' else ''}" if c == "threads"
+                        else f"{names.get(c, c)}={v}")
+    return (", ".join(bits) + ", float32.") if bits else default
 
 
 def _legend(ax):
@@ -464,7 +473,7 @@ def plot_memory(df, figs: Figures):
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax)
     figs.save(fig, "memory_vs_seq_len", "Memory vs sequence length (LSTM, float32)",
-              "Left: whole-process peak RSS of one forward call minus the same process "
+              _shape_note(peak if not peak.empty else traced, ("batch", "hidden")) + " Left: whole-process peak RSS of one forward call minus the same process "
               "after setup (asv peakmem). Right: bytes NumPy allocated during the call "
               "(tracemalloc; Numba-internal and torch allocations are invisible to it, so "
               "torch is absent there). Memory is linear in T.")
@@ -479,6 +488,8 @@ def plot_roofline(df, figs: Figures):
         return
     src = gf if not gf.empty else eff
     sg = _rows(df, "sgemm")
+    if "threads" in src.columns and not sg.empty:
+        sg = sg[sg["threads"].isin(set(src["threads"]))]
     sgemm = float(sg["value"].median()) if not sg.empty else np.nan
     hiddens = sorted(set(src["hidden"]))
     cells = sorted(set(src["cell"]))
@@ -506,12 +517,14 @@ def plot_roofline(df, figs: Figures):
             ax.grid(True, which="both", alpha=0.3)
     _legend(axes[0][0])
     figs.save(fig, "gflops_vs_batch", "GFLOP/s and sgemm efficiency vs batch (roofline view)",
+              _shape_note(src, ("seq_len", "threads")) + " "
               "DeepBench FLOPs (2·B·G·H·(I+H) per step) per second, best of >= 3 calls. "
               "At batch 1 a step is a matrix-vector product: weights are streamed from "
               "memory for few FLOPs (memory-bound, far below sgemm). The rate climbs with B "
               "until the arithmetic units are busy. Dashed: the machine's 1024³ sgemm rate "
               "(top, Sgemm benchmark) and efficiency 1.0 (bottom: each efficiency divides by "
-              "the sgemm rate measured in that same process).")
+              "the sgemm rate measured in that same process; above 1 means faster than "
+              "OpenBLAS's 1024³ sgemm, which is a yardstick, not the hardware's peak).")
 
 
 def _heat(ax, table, title, cmap, norm, fmt):
@@ -571,8 +584,8 @@ def plot_heatmaps(df, figs: Figures):
         caption = ("numpy-seed's time divided by the backend's (higher is better)" if invert
                    else "backend's time divided by torch's in the same run; green < 1 means "
                    "faster than torch")
-        figs.save(fig, stem, title, f"Median forward times from BatchHidden.time_forward: "
-                  f"{caption}.")
+        figs.save(fig, stem, title, f"Median forward times from BatchHidden.time_forward "
+                  f"({_shape_note(d, ('seq_len', 'threads'))[:-1]}): {caption}.")
 
 
 def plot_threads(df, figs: Figures):
@@ -706,9 +719,11 @@ def key_numbers(df) -> list[tuple[str, str, str]]:
                                     f"{big.loc[cell, b] / big.loc[cell, 'torch']:.2f}",
                                     "SeqLen.time_forward, same run"))
     sg = _rows(df, "sgemm")
-    if not sg.empty:
-        out.append(("sgemm 1024³ rate", f"{sg['value'].median():.0f} GFLOP/s at "
-                    f"{int(sg['threads'].max())} threads", "Sgemm.track_sgemm_gflops"))
+    for r in sg.sort_values("threads").itertuples(index=False):
+        d = r._asdict()
+        n = _num(d["threads"])
+        out.append((f"sgemm 1024³ rate, {n} thread{'s' if n != '1' else ''}",
+                     f"{d['value']:.0f} GFLOP/s", "Sgemm.track_sgemm_gflops"))
     g = _rows(df, "bh_gflops")
     e = _rows(df, "bh_eff")
     for b in ("numba", "numba-parallel", "torch"):

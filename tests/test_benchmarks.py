@@ -137,11 +137,13 @@ def test_rates_are_consistent(smoke):
     """Throughput and GFLOP/s of one problem describe the same timing."""
     m = smoke["bench_seq_len"]
     b = m.SeqLenRates()
-    b.setup("lstm", "numba", 16, 1)
-    gflops = b.track_gflops("lstm", "numba", 16, 1)
-    thr = b.track_throughput("lstm", "numba", 16, 1)
+    args = ("lstm", "numba", 16, m.BATCH, m.HIDDEN, 1)
+    b.setup(*args)
+    gflops = b.track_gflops(*args)
+    thr = b.track_throughput(*args)
     import lstm_numba as ln
     per_sample_step = ln.flops("lstm", 1, 1, m.HIDDEN, m.HIDDEN) / 1e9
+    assert thr > 0 and gflops > 0
     # Both are best-of timings of the same call: they agree within noise.
     assert 0.2 < (thr * per_sample_step) / gflops < 5
 
@@ -160,7 +162,7 @@ def test_memory_benchmarks(smoke):
         assert results
         for combo, name, value in results:
             names = dict(zip(cls.param_names, combo))
-            out_bytes = names["seq_len"] * mod.BATCH * mod.HIDDEN * 4
+            out_bytes = names["seq_len"] * names["batch"] * names["hidden"] * 4
             if name == "track_traced_bytes":
                 # numpy and numpy-seed allocate at least the outputs through NumPy
                 if names["backend"] in ("numpy", "numpy-seed"):
