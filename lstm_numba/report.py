@@ -147,6 +147,7 @@ def _results_rows(path: Path, machine: str, bench_meta: dict) -> list[dict]:
                 "env": d.get("env_name"),
                 "python": d.get("python"),
                 "file": str(path),
+                "mtime": path.stat().st_mtime,
                 "benchmark": name,
                 "module": module,
                 "method": method,
@@ -233,8 +234,16 @@ def select(res: Results, machine=None, commit=None):
         else:
             latest = g.groupby("commit")["date"].max().sort_values()
             chosen = latest.index[-1]
-        parts.append(g[g["commit"] == chosen])
-        notes.append(f"machine {m}: commit {str(chosen)[:10]}")
+        g = g[g["commit"] == chosen]
+        env_note = ""
+        if g["env"].nunique() > 1:
+            # e.g. `asv run` (virtualenv) and `--python=same` for one commit: the newest file
+            newest = g.groupby("env")["mtime"].max().sort_values().index[-1]
+            env_note = (f" (results of {g['env'].nunique()} environments; using the newest, "
+                        f"{newest})")
+            g = g[g["env"] == newest]
+        parts.append(g)
+        notes.append(f"machine {m}: commit {str(chosen)[:10]}{env_note}")
     if not parts:
         raise ReportError(f"no results for commit {commit!r}")
     import pandas as pd

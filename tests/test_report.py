@@ -142,6 +142,22 @@ def test_machine_and_commit_choice(results, tmp_path):
     assert set(df["machine"]) == {machine}
 
 
+def test_one_environment_per_commit(results):
+    """Two environments for one commit (asv's virtualenv and --python=same): the newest."""
+    import os
+
+    f = _result_file(results)
+    raw = json.loads(f.read_text())
+    other = dict(raw, env_name="virtualenv-py3.11")
+    g = f.parent / f"{raw['commit_hash'][:8]}-virtualenv-py3.11.json"
+    g.write_text(json.dumps(other))
+    os.utime(f, (1, 1))  # the original file is older
+    res = report.load_results(results)
+    df, notes = report.select(res)
+    assert set(df["env"]) == {"virtualenv-py3.11"}
+    assert "using the newest" in notes[0]
+
+
 def test_missing_results_dir_is_a_clear_error(tmp_path, capsys):
     assert report.main(["--results-dir", str(tmp_path / "nope"), "--out",
                         str(tmp_path / "o")]) == 2
