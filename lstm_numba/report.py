@@ -709,14 +709,6 @@ def key_numbers(df) -> list[tuple[str, str, str]]:
     out = []
     d = _rows(df, "seq_len")
     if not d.empty:
-        for cell in ("rnn", "lstm", "gru"):
-            sub = d[d["cell"] == cell]
-            for b in _order(set(sub["backend"])):
-                g = sub[sub["backend"] == b].sort_values("seq_len")
-                steps = ", ".join(f"T={int(r.seq_len)}: {_fmt_time(r.value / r.seq_len)}"
-                                  for r in g.itertuples())
-                out.append((f"{cell.upper()} time per step, {b}", steps,
-                            "SeqLen.time_forward / T"))
         tmax = d["seq_len"].max()
         big = d[d["seq_len"] == tmax].pivot_table(index="cell", columns="backend",
                                                   values="value")
@@ -794,6 +786,26 @@ padding:.6em 1em}.note{color:#666;font-size:.85em}code{background:#f5f5f5;paddin
 """
 
 
+def step_tables(df) -> dict:
+    """``{cell: DataFrame}`` of time per step (µs), backends as rows, T as columns."""
+    d = _rows(df, "seq_len")
+    out = {}
+    if d.empty:
+        return out
+    d = d.assign(us=d["value"] / d["seq_len"] * 1e6)
+    for cell in [c for c in ("rnn", "lstm", "gru") if c in set(d["cell"])]:
+        t = d[d["cell"] == cell].pivot_table(index="backend", columns="seq_len", values="us")
+        out[cell] = t.reindex(_order(t.index))
+    return out
+
+
+def _step_rows(table):
+    head = ["backend"] + [f"T={_num(c)}" for c in table.columns]
+    rows = [[b] + [f"{v:.3g}" if np.isfinite(v) else "–" for v in table.loc[b]]
+            for b in table.index]
+    return head, rows
+
+
 def other_results(df, limit=60) -> dict:
     """``{benchmark: [(params text, value text)]}`` for benchmarks not plotted here
     (the CPU race, the GPU benchmarks): shown as tables in the index."""
@@ -821,7 +833,8 @@ def _num(v):
     return str(v)
 
 
-def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link, others=None):
+def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link, others=None,
+                steps=None, step_note=""):
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>lstm-numba benchmark report</title><style>{_CSS}</style></head><body>",
@@ -833,6 +846,15 @@ def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link,
     if missing:
         parts.append("<div class='missing'><b>Missing or partial results</b><ul>"
                      + "".join(f"<li>{e(m)}</li>" for m in missing) + "</ul></div>")
+    if steps:
+        parts.append("<h2>Time per step (µs), forward pass / T</h2>"
+                     f"<p class='note'>{e(step_note)}</p>")
+        for cell, table in steps.items():
+            head, rows = _step_rows(table)
+            parts.append(f"<h3>{cell.upper()}</h3><table><tr>"
+                         + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
+                         + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
+                                   for r in rows) + "</table>")
     parts.append("<h2>Key numbers</h2>")
     if keys:
         parts.append("<table><tr><th>what</th><th>value</th><th>from</th></tr>"
@@ -857,11 +879,19 @@ def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link,
     (out / "index.html").write_text("\n".join(parts), encoding="utf-8")
 
 
-def write_summary(out: Path, figs: Figures, keys, missing, notes, foot, html_link):
+def write_summary(out: Path, figs: Figures, keys, missing, notes, foot, html_link, steps=None,
+                  step_note=""):
     lines = ["# lstm-numba benchmark summary", "", f"_{foot}_", "",
              "; ".join(notes), "", f"asv HTML: `{html_link}` (or `asv preview`)", ""]
     if missing:
         lines += ["## Missing or partial results", ""] + [f"- {m}" for m in missing] + [""]
+    if steps:
+        lines += ["## Time per step (µs), forward pass / T", "", step_note, ""]
+        for cell, table in steps.items():
+            head, rows = _step_rows(table)
+            lines += [f"**{cell.upper()}**", "", "| " + " | ".join(head) + " |",
+                      "|" + " --- |" * len(head)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
     lines += ["## Key numbers", "", "| what | value | from |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in keys]
     lines += ["", "## Plots", ""] + [f"- [{t}]({s}.png) ([svg]({s}.svg)): {c}"
@@ -890,8 +920,12 @@ def build_report(results_dir, out, machine=None, commit=None, html_dir=".asv/htm
     keys = key_numbers(df) if not df.empty else []
     html_link = os.path.relpath(Path(html_dir) / "index.html", out)
     others = other_results(df) if not df.empty else {}
-    write_index(out, figs, keys, missing, notes, foot, html_link, others)
-    write_summary(out, figs, keys, missing, notes, foot, html_link)
+    steps = step_tables(df) if not df.empty else {}
+    seq = _rows(df, "seq_len") if not df.empty else df
+    step_note = ("Median of asv's samples (bench_seq_len.SeqLen.time_forward), "
+                 + _shape_note(seq, ("batch", "hidden", "threads")))
+    write_index(out, figs, keys, missing, notes, foot, html_link, others, steps, step_note)
+    write_summary(out, figs, keys, missing, notes, foot, html_link, steps, step_note)
     figs.missing = missing
     figs.keys = keys
     return figs

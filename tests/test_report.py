@@ -73,7 +73,8 @@ def test_every_plot_and_the_index_are_written(tmp_path, capsys):
     summary = (out / "summary.md").read_text()
     assert "| what | value | from |" in summary
     keys = dict((a, b) for a, b, _ in figs.keys)
-    assert any(k.startswith("LSTM time per step, numba") for k in keys)
+    assert any(k.startswith("LSTM numba / torch time") for k in keys)
+    assert "**LSTM**" in summary and "| backend | T=4 | T=16 |" in summary
     assert any(k.startswith("thread speedup") for k in keys)
 
 
