@@ -680,7 +680,8 @@ def plot_accuracy(df, figs: Figures):
         ax.set_ylabel("max |backend − float64 oracle|")
         ax.set_title(dt)
         ax.grid(True, axis="y", which="both", alpha=0.3)
-    _legend(axes[0][-1])
+    h, labels = axes[0][-1].get_legend_handles_labels()
+    axes[0][-1].legend(h, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figs.save(fig, "accuracy", "Max absolute error against the float64 NumPy oracle",
               "Outputs, last h and last c compared with the oracle on the same inputs "
               "(exact zeros drawn at 1e-18). float32 results sit near 1e-7; a rise marks a "
