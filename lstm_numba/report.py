@@ -311,8 +311,22 @@ def _plain_log_labels(fig):
             return f"{v:g}"
         return f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
+    from matplotlib.ticker import FixedLocator
+
     for ax in fig.axes:
+        if ax.get_xscale() == "log":
+            # x is a size (T, B, threads): tick exactly the measured values
+            xs = sorted({float(v) for line in ax.lines for v in np.atleast_1d(line.get_xdata())
+                         if np.isfinite(float(v)) and float(v) > 0})
+            if 0 < len(xs) <= 12:
+                ax.xaxis.set_major_locator(FixedLocator(xs))
+                ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                if len(xs) == 1:
+                    ax.set_xlim(xs[0] / 2, xs[0] * 2)
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if axis is ax.xaxis and isinstance(axis.get_major_locator(), FixedLocator):
+                continue
             if scale == "log":
                 axis.set_major_formatter(FuncFormatter(fmt))
                 lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
