@@ -341,10 +341,12 @@ def _plain_log_labels(fig):
 class Figures:
     out: Path
     foot: str
+    suffix: str = ""     # "-<machine>" when several machines are reported
     written: list = field(default_factory=list)   # (stem, title, caption)
     skipped: list = field(default_factory=list)   # lines: plot not drawn, why
 
     def save(self, fig, stem, title, caption):
+        stem, title = stem + self.suffix, title + (f" [{self.suffix[1:]}]" if self.suffix else "")
         _plain_log_labels(fig)
         fig.suptitle(title, fontsize=12, fontweight="bold")
         fig.text(0.01, 0.005, self.foot, fontsize=6.5, color="#555555", ha="left",
@@ -372,10 +374,6 @@ def _rows(df, key):
     return sub
 
 
-def _machine_label(df, m, many):
-    return f" [{m}]" if many else ""
-
-
 def _line(ax, g, x, y, backend, label_suffix="", style="-"):
     g = g.sort_values(x)
     ax.plot(g[x], g[y], style, marker=MARKERS.get(backend, "o"), color=color(backend),
@@ -391,12 +389,10 @@ def plot_seq_len(df, figs: Figures):
         return
     d["us_per_step"] = d["value"] / d["seq_len"] * 1e6
     cells = [c for c in ("rnn", "lstm", "gru") if c in set(d["cell"])]
-    many = d["machine"].nunique() > 1
     fig, axes = plt.subplots(1, len(cells), figsize=(4.6 * len(cells), 4.2), squeeze=False)
     for ax, cell in zip(axes[0], cells):
-        for (m, b), g in d[d["cell"] == cell].groupby(["machine", "backend"]):
-            _line(ax, g, "seq_len", "us_per_step", b, _machine_label(d, m, many),
-                  "-" if m == d["machine"].iloc[0] else "--")
+        for b, g in d[d["cell"] == cell].groupby("backend"):
+            _line(ax, g, "seq_len", "us_per_step", b)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T (steps)")
@@ -409,18 +405,15 @@ def plot_seq_len(df, figs: Figures):
               "Median forward time divided by T. A flat line means the cost per step "
               f"does not depend on T; lower is better. {shape}")
 
-    thr = _rows(df, "throughput").copy()
-    label = "from track_throughput (best of >= 3 calls)"
+    thr = _rows(df, "throughput")
     if thr.empty:
-        thr = d.copy()
-        thr["value"] = np.nan
-        figs.skipped.append("throughput: no SeqLenRates.track_throughput results; derived "
-                            "from SeqLen.time_forward needs the batch size, not plotted")
+        figs.skipped.append("throughput vs T: no bench_seq_len.SeqLenRates.track_throughput "
+                            "results")
         return
     fig, axes = plt.subplots(1, len(cells), figsize=(4.6 * len(cells), 4.2), squeeze=False)
     for ax, cell in zip(axes[0], cells):
-        for (m, b), g in thr[thr["cell"] == cell].groupby(["machine", "backend"]):
-            _line(ax, g, "seq_len", "value", b, _machine_label(thr, m, many))
+        for b, g in thr[thr["cell"] == cell].groupby("backend"):
+            _line(ax, g, "seq_len", "value", b)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T (steps)")
@@ -429,7 +422,8 @@ def plot_seq_len(df, figs: Figures):
         ax.grid(True, which="both", alpha=0.3)
     _legend(axes[0][-1])
     figs.save(fig, "seq_len_throughput", "Throughput vs sequence length",
-              f"Timesteps × batch processed per second, {label}; higher is better. "
+              "Timesteps × batch processed per second, from track_throughput (best of >= 3 "
+              "calls); higher is better. "
               + _shape_note(thr, ("batch", "hidden", "threads")))
 
 
@@ -924,23 +918,30 @@ def build_report(results_dir, out, machine=None, commit=None, html_dir=".asv/htm
     df, notes = select(res, machine, commit)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    foot = footnote(df, res) if not df.empty else "no results"
-    figs = Figures(out, foot)
-    if not df.empty:
+    machines = sorted(df["machine"].unique()) if not df.empty else []
+    many = len(machines) > 1
+    figs = Figures(out, footnote(df, res) if not df.empty else "no results")
+    keys, steps, others, skipped, step_note = [], {}, {}, [], ""
+    for m in machines:
+        sub = df[df["machine"] == m]
+        fm = Figures(out, footnote(sub, res), suffix=f"-{m}" if many else "")
         for plot in PLOTS:
-            plot(df, figs)
-    missing = missing_report(df, res) + figs.skipped
-    for m in missing:
-        print(f"report: missing: {m}", file=stderr or sys.stderr)
-    keys = key_numbers(df) if not df.empty else []
+            plot(sub, fm)
+        tag = f"{m}: " if many else ""
+        figs.written += fm.written
+        skipped += [tag + x for x in fm.skipped]
+        keys += [(tag + a, b, c) for a, b, c in key_numbers(sub)]
+        steps.update({(f"{m} · " if many else "") + k: v for k, v in step_tables(sub).items()})
+        others.update({tag + k: v for k, v in other_results(sub).items()})
+        seq = _rows(sub, "seq_len")
+        step_note = ("Median of asv's samples (bench_seq_len.SeqLen.time_forward), "
+                     + _shape_note(seq, ("batch", "hidden", "threads")))
+    missing = missing_report(df, res) + skipped
+    for line in missing:
+        print(f"report: missing: {line}", file=stderr or sys.stderr)
     html_link = os.path.relpath(Path(html_dir) / "index.html", out)
-    others = other_results(df) if not df.empty else {}
-    steps = step_tables(df) if not df.empty else {}
-    seq = _rows(df, "seq_len") if not df.empty else df
-    step_note = ("Median of asv's samples (bench_seq_len.SeqLen.time_forward), "
-                 + _shape_note(seq, ("batch", "hidden", "threads")))
-    write_index(out, figs, keys, missing, notes, foot, html_link, others, steps, step_note)
-    write_summary(out, figs, keys, missing, notes, foot, html_link, steps, step_note)
+    write_index(out, figs, keys, missing, notes, figs.foot, html_link, others, steps, step_note)
+    write_summary(out, figs, keys, missing, notes, figs.foot, html_link, steps, step_note)
     figs.missing = missing
     figs.keys = keys
     return figs

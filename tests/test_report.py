@@ -159,6 +159,21 @@ def test_one_environment_per_commit(results):
     assert "using the newest" in notes[0]
 
 
+def test_several_machines_get_their_own_plots(results, tmp_path):
+    f = _result_file(results)
+    other = results / "other-box"
+    other.mkdir()
+    (other / "machine.json").write_text(json.dumps({"machine": "other-box", "num_cpu": "16"}))
+    shutil.copy(f, other / f.name)
+    figs = report.build_report(results, tmp_path / "out", html_dir=tmp_path)
+    stems = {s for s, _, _ in figs.written}
+    machine = f.parent.name
+    assert f"seq_len_time_per_step-{machine}" in stems
+    assert "seq_len_time_per_step-other-box" in stems
+    assert (tmp_path / "out" / "thread_scaling-other-box.png").exists()
+    assert any(k.startswith("other-box: ") for k, _, _ in figs.keys)
+
+
 def test_missing_results_dir_is_a_clear_error(tmp_path, capsys):
     assert report.main(["--results-dir", str(tmp_path / "nope"), "--out",
                         str(tmp_path / "o")]) == 2
