@@ -10,9 +10,14 @@ and writes them to that cache; the second, with the same folder, loads them
   in the cold process (the compile cost alone).
 - ``track_cached_first_call``: the first call's time in the second process
   (cache lookup, loading, and one tiny forward pass).
+- ``CompileKernels.track_kernel_compile``: per ``@njit`` kernel of the
+  package, the seconds Numba spent compiling it (all signatures reached,
+  callees compiled on the way included), from Numba's ``numba:compile``
+  events in the cold processes; the largest over the entry points measured.
 
 Imports (numba, the backend module) are outside both figures. All subprocesses run once, in asv's
-``setup_cache``; the ``track_`` benchmarks read its results.
+``setup_cache`` (one function shared by both classes, so asv runs it once);
+the ``track_`` benchmarks read its results.
 """
 import json
 import os
@@ -31,16 +36,30 @@ CELLS = pick(fast=list(ln.CELLS), full=list(ln.CELLS), smoke=["rnn"])
 _SCRIPT = r"""
 import json, sys, time
 import numpy as np
+from numba.core import event
 import lstm_numba as ln
 cell, backend, dtype = sys.argv[1:4]
 from lstm_numba.backends import get
 get(backend).load()  # import the backend module (and numba) outside the timing
 w = ln.init_weights(cell, 5, 7, dtype=dtype, seed=0)
 x = np.random.default_rng(0).standard_normal((3, 2, 5)).astype(dtype)
-t0 = time.perf_counter(); ln.forward(cell, x, w, backend=backend)
-t1 = time.perf_counter(); ln.forward(cell, x, w, backend=backend)
+with event.install_recorder("numba:compile") as rec:
+    t0 = time.perf_counter(); ln.forward(cell, x, w, backend=backend)
+    t1 = time.perf_counter()
+ln.forward(cell, x, w, backend=backend)
 t2 = time.perf_counter()
-print(json.dumps({"first": t1 - t0, "second": t2 - t1}))
+starts, kernels = {}, {}
+for ts, ev in rec.buffer:
+    f = ev.data["dispatcher"].py_func
+    if not f.__module__.startswith("lstm_numba."):
+        continue
+    name = f.__module__[len("lstm_numba."):] + "." + f.__qualname__
+    key = (name, str(ev.data["args"]))
+    if ev.is_start:
+        starts[key] = ts
+    elif key in starts:
+        kernels[name] = kernels.get(name, 0.0) + ts - starts.pop(key)
+print(json.dumps({"first": t1 - t0, "second": t2 - t1, "kernels": kernels}))
 """
 
 
@@ -53,37 +72,80 @@ def _run_once(cell, backend, dtype, cache_dir):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _kernel_names():
+    """``module.function`` of every ``@njit`` kernel the CPU backends' modules define."""
+    try:
+        import lstm_numba.cpu  # noqa: F401  (imports the kernel modules)
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return []
+    names = set()
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or not mod_name.startswith("lstm_numba."):
+            continue
+        for value in list(vars(mod).values()):
+            if isinstance(value, CPUDispatcher) and value.py_func.__module__ == mod_name:
+                names.add(mod_name[len("lstm_numba."):] + "." + value.py_func.__qualname__)
+    return sorted(names)
+
+
+def _measure(self):
+    """Cold and cached subprocesses for every entry point (asv's setup_cache)."""
+    results, kernels = {}, {}
+    for cell in CELLS:
+        for backend in BACKENDS:
+            for dtype in DTYPES:
+                with tempfile.TemporaryDirectory(prefix="lstm-numba-jit-") as d:
+                    cold = _run_once(cell, backend, dtype, d)
+                    warm = _run_once(cell, backend, dtype, d)
+                results[f"{cell}/{backend}/{dtype}"] = {
+                    "cold_compile": max(cold["first"] - cold["second"], 0.0),
+                    "cached_first_call": warm["first"],
+                }
+                for name, sec in cold.get("kernels", {}).items():
+                    kernels[name] = max(kernels.get(name, 0.0), sec)
+    return {"entry": results, "kernels": kernels}
+
+
+_measure.timeout = pick(fast=900.0, full=2400.0, smoke=300.0)
+
+
 class Compile:
     """Cold JIT compile time and cached first call, per Numba entry point."""
 
     params = [list(CELLS), BACKENDS, DTYPES]
     param_names = ["cell", "backend", "dtype"]
-    timeout = pick(fast=600.0, full=1800.0, smoke=300.0)
-
-    def setup_cache(self):
-        results = {}
-        for cell in CELLS:
-            for backend in BACKENDS:
-                for dtype in DTYPES:
-                    with tempfile.TemporaryDirectory(prefix="lstm-numba-jit-") as d:
-                        cold = _run_once(cell, backend, dtype, d)
-                        warm = _run_once(cell, backend, dtype, d)
-                    results[f"{cell}/{backend}/{dtype}"] = {
-                        "cold_compile": max(cold["first"] - cold["second"], 0.0),
-                        "cached_first_call": warm["first"],
-                    }
-        return results
-
-    setup_cache.timeout = pick(fast=600.0, full=1800.0, smoke=300.0)
+    timeout = pick(fast=900.0, full=2400.0, smoke=300.0)
+    setup_cache = _measure
 
     def track_cold_compile(self, results, cell, backend, dtype):
         """Seconds of JIT compilation on the first call with an empty cache."""
-        return results[f"{cell}/{backend}/{dtype}"]["cold_compile"]
+        return results["entry"][f"{cell}/{backend}/{dtype}"]["cold_compile"]
 
     track_cold_compile.unit = "seconds"
 
     def track_cached_first_call(self, results, cell, backend, dtype):
         """Seconds of the first call in a new process with the cache filled."""
-        return results[f"{cell}/{backend}/{dtype}"]["cached_first_call"]
+        return results["entry"][f"{cell}/{backend}/{dtype}"]["cached_first_call"]
 
     track_cached_first_call.unit = "seconds"
+
+
+class CompileKernels:
+    """Compile seconds per @njit kernel (inclusive of callees compiled on the way)."""
+
+    params = [_kernel_names() or ["none"]]
+    param_names = ["kernel"]
+    timeout = Compile.timeout
+    setup_cache = _measure
+
+    def setup(self, results, kernel):
+        if kernel not in results["kernels"]:
+            raise NotImplementedError(f"{kernel} is not compiled by the entry points measured "
+                                      f"({', '.join(BACKENDS)}, {', '.join(DTYPES)})")
+
+    def track_kernel_compile(self, results, kernel):
+        """Seconds compiling this kernel, all signatures, in the coldest entry point."""
+        return results["kernels"][kernel]
+
+    track_kernel_compile.unit = "seconds"

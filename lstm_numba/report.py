@@ -63,6 +63,7 @@ EXPECTED = {
     "traced": "bench_memory.MemoryTraced.track_traced_bytes",
     "cold": "bench_compile.Compile.track_cold_compile",
     "cached": "bench_compile.Compile.track_cached_first_call",
+    "kernels": "bench_compile.CompileKernels.track_kernel_compile",
     "error": "bench_accuracy.Accuracy.track_max_abs_error",
     "sgemm": "bench_batch_hidden.Sgemm.track_sgemm_gflops",
 }
@@ -330,7 +331,7 @@ def _plain_log_labels(fig):
             if scale == "log":
                 axis.set_major_formatter(FuncFormatter(fmt))
                 lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
-                if hi / max(lo, 1e-300) < 30:   # short range: label a few minor ticks
+                if hi / max(lo, 1e-300) < 100:  # short range: label a few minor ticks
                     axis.set_minor_locator(LogLocator(subs=(2, 5)))
                     axis.set_minor_formatter(FuncFormatter(fmt))
                 else:
@@ -647,9 +648,14 @@ def plot_compile(df, figs: Figures):
     keys = ["cell", "backend", "dtype"]
     m = cold.merge(cached[keys + ["value"]], on=keys, how="outer", suffixes=("_cold", "_cached"))
     m = m.sort_values(keys)
+    kern = _rows(df, "kernels").sort_values("value")
     labels = [f"{r.cell}\n{r.backend}\n{r.dtype}" for r in m.itertuples()]
     x = np.arange(len(m))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(m) + 2), 4.4))
+    ncol = 2 if not kern.empty else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(max(6, 1.1 * len(m) + 2) + 5 * (ncol - 1), 4.6),
+                             squeeze=False,
+                             gridspec_kw={"width_ratios": [max(1.0, len(m) / 4), 1][:ncol]})
+    ax = axes[0][0]
     cols = [color(b) for b in m["backend"]]
     ax.bar(x - 0.2, m["value_cold"], 0.4, color=cols, label="cold JIT compile (empty cache)")
     ax.bar(x + 0.2, m["value_cached"], 0.4, color=cols, alpha=0.45, hatch="//",
@@ -657,11 +663,27 @@ def plot_compile(df, figs: Figures):
     ax.set_yscale("log")
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("seconds")
+    ax.set_title("per entry point (cell, backend, dtype)", fontsize=10)
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    top = np.nanmax(m[["value_cold", "value_cached"]].to_numpy(dtype=float))
+    if np.isfinite(top):
+        ax.set_ylim(top=top * 6)   # room for the legend above the bars
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
+    if not kern.empty:
+        ax = axes[0][1]
+        y = np.arange(len(kern))
+        ax.barh(y, kern["value"], color=color("numba"))
+        ax.set_yticks(y, kern["kernel"], fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds compiling (all signatures, callees included)")
+        ax.set_title("per @njit kernel", fontsize=10)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
     figs.save(fig, "compile_time", "Numba JIT: cold compile vs cached first call",
-              "Each bar is a fresh Python process with NUMBA_CACHE_DIR set to a new folder "
-              "(cold), then a second process with the same folder (cached). Colour: backend.")
+              "Left: each pair of bars is a fresh Python process with NUMBA_CACHE_DIR set to a "
+              "new folder (cold: first call minus a warm call), then a second process with the "
+              "same folder (cached: the whole first call). Colour: backend. Right: compile "
+              "seconds per kernel from Numba's compile events in the cold processes (nested: "
+              "a kernel's time includes the callees it compiled).")
 
 
 def plot_accuracy(df, figs: Figures):

@@ -2,7 +2,8 @@
 
 The fixture ``tests/data/asv_results`` is a real asv run of the whole suite
 under the ``smoke`` profile (``LSTM_NUMBA_PROFILE=smoke asv run
---python=same --set-commit-hash HEAD``), copied from ``.asv/results``.
+--python=same --set-commit-hash HEAD``), copied from ``.asv/results``;
+the bench_compile entries come from a second such run (``-b bench_compile``).
 """
 import json
 import shutil
