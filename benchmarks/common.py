@@ -51,7 +51,6 @@ def require_backend(name: str) -> None:
 # --------------------------------------------------------------------------
 # Harness helpers shared by the bench_*.py files (added by the harness).
 # --------------------------------------------------------------------------
-import sys  # noqa: E402
 import time  # noqa: E402
 
 # "smoke" is not a user profile: the tests and the committed report fixture
@@ -219,19 +218,10 @@ class Problem:
             run = make_runner(backend, cell, w)
             args = (x, h0, c0)
             run(*args)  # compile (or load the JIT cache) and warm up, untimed
-            cls._cache.update(key=key, run=run, args=args, weights=w)
+            cls._cache.update(key=key, run=run, args=args)
         return cls._cache["run"], cls._cache["args"]
-
-    @classmethod
-    def weights(cls):
-        return cls._cache.get("weights")
 
 
 def flops(cell, seq_len, batch, hidden, input_size=None):
     """DeepBench FLOPs of one forward pass (``ln.flops``), I defaulting to H."""
     return ln.flops(cell, seq_len, batch, hidden if input_size is None else input_size, hidden)
-
-
-def log(msg: str) -> None:
-    """A line on stderr (asv shows benchmark stderr with ``-e``)."""
-    print(msg, file=sys.stderr)
