@@ -68,14 +68,18 @@ def compile_gemm(*args) -> None:
     leaves the whole loop scalar (measured 10x slower). So the cell kernels
     compile with Numba's default (SLP off) and link to this kernel, compiled
     (and optimised) here first with SLP on. Called before each launch; a set
-    remembers what is done, so a later call costs one ``typeof`` per argument.
+    remembers what is done, keyed on dtype/layout/flags read off the arrays
+    (``numba.typeof`` cost 70 us per launch for the three products).
     """
-    key = tuple(typeof(a) for a in args)
-    if key in _compiled:
+    # A cheap key first: numba.typeof costs ~2 us per argument, too much per call.
+    quick = tuple((a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous,
+                   a.flags.writeable,
+                   a.flags.aligned) if isinstance(a, np.ndarray) else type(a) for a in args)
+    if quick in _compiled:
         return
     with slp_vectorize():
-        gemm_rows.compile(key)
-    _compiled.add(key)
+        gemm_rows.compile(tuple(typeof(a) for a in args))
+    _compiled.add(quick)
 
 
 def panel_width(dtype) -> int:
