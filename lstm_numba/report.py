@@ -348,6 +348,9 @@ class Figures:
 
     def save(self, fig, stem, title, caption):
         stem, title = stem + self.suffix, title + (f" [{self.suffix[1:]}]" if self.suffix else "")
+        w, h = fig.get_size_inches()
+        if w < 8:  # room for the title and the footnote
+            fig.set_size_inches(8, h)
         _plain_log_labels(fig)
         fig.suptitle(title, fontsize=12, fontweight="bold")
         fig.text(0.01, 0.005, self.foot, fontsize=6.5, color="#555555", ha="left",
@@ -624,9 +627,18 @@ def plot_threads(df, figs: Figures):
                 continue
             g = g.assign(speedup=float(t1.iloc[0]) / g["value"])
             _line(ax, g, "threads", "speedup", b)
+            worst = g["speedup"].min()
+            if worst < 1 / 3:
+                figs.skipped.append(
+                    f"suspect: thread scaling, {b} at batch {bsz} is {1 / worst:.0f}x slower on "
+                    f"{int(g.loc[g['speedup'].idxmin(), 'threads'])} threads than on 1: the "
+                    "machine was probably busy (a pool's per-step barrier then waits a "
+                    "scheduler time slice); rerun bench_threads on a quiet machine")
         ax.plot([1, nmax], [1, nmax], ":", color="black", linewidth=1, label="ideal")
         ax.set_xlabel("threads (all pools set together)")
         ax.set_ylabel("speedup over 1 thread (×)")
+        if sub["value"].notna().any() and ax.get_ylim()[0] < 0.2:
+            ax.set_yscale("log")
         ax.set_title(f"batch {bsz}" + (" (sequential critical path)" if bsz == 1 else ""))
         ax.set_xticks(sorted(set(d["threads"])))
         ax.grid(True, alpha=0.3)
@@ -703,13 +715,16 @@ def plot_accuracy(df, figs: Figures):
         for k, b in enumerate(backends):
             g = sub[sub["backend"] == b].set_index("cell").reindex(cells)
             vals = g["value"].clip(lower=1e-18)
-            ax.bar(np.arange(len(cells)) + (k - len(backends) / 2 + 0.5) * width, vals, width,
-                   color=color(b), label=b)
+            # markers, not bars: a bar's length on a log axis depends on where the axis starts
+            ax.plot(np.arange(len(cells)) + (k - len(backends) / 2 + 0.5) * width, vals,
+                    linestyle="none", marker=MARKERS.get(b, "o"), markersize=9,
+                    color=color(b), label=b)
         ax.set_yscale("log")
         ax.set_xticks(range(len(cells)), [c.upper() for c in cells])
+        ax.set_xlim(-0.6, len(cells) - 0.4)
         ax.set_ylabel("max |backend − float64 oracle|")
         ax.set_title(dt)
-        ax.grid(True, axis="y", which="both", alpha=0.3)
+        ax.grid(True, which="both", alpha=0.3)
     h, labels = axes[0][-1].get_legend_handles_labels()
     axes[0][-1].legend(h, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figs.save(fig, "accuracy", "Max absolute error against the float64 NumPy oracle",
@@ -875,7 +890,7 @@ def write_index(out: Path, figs: Figures, keys, missing, notes, foot, html_link,
              f"<a href='{e(html_link)}'>{e(html_link)}</a> "
              "(or run <code>asv preview</code> and open the address it prints).</p>"]
     if missing:
-        parts.append("<div class='missing'><b>Missing or partial results</b><ul>"
+        parts.append("<div class='missing'><b>Missing, partial or suspect results</b><ul>"
                      + "".join(f"<li>{e(m)}</li>" for m in missing) + "</ul></div>")
     if steps:
         parts.append("<h2>Time per step (µs), forward pass / T</h2>"
@@ -915,7 +930,7 @@ def write_summary(out: Path, figs: Figures, keys, missing, notes, foot, html_lin
     lines = ["# lstm-numba benchmark summary", "", f"_{foot}_", "",
              "; ".join(notes), "", f"asv HTML: `{html_link}` (or `asv preview`)", ""]
     if missing:
-        lines += ["## Missing or partial results", ""] + [f"- {m}" for m in missing] + [""]
+        lines += ["## Missing, partial or suspect results", ""] + [f"- {m}" for m in missing] + [""]
     if steps:
         lines += ["## Time per step (µs), forward pass / T", "", step_note, ""]
         for cell, table in steps.items():
@@ -960,7 +975,8 @@ def build_report(results_dir, out, machine=None, commit=None, html_dir=".asv/htm
                      + _shape_note(seq, ("batch", "hidden", "threads")))
     missing = missing_report(df, res) + skipped
     for line in missing:
-        print(f"report: missing: {line}", file=stderr or sys.stderr)
+        tag = "" if line.startswith("suspect:") else "missing: "
+        print(f"report: {tag}{line}", file=stderr or sys.stderr)
     html_link = os.path.relpath(Path(html_dir) / "index.html", out)
     write_index(out, figs, keys, missing, notes, figs.foot, html_link, others, steps, step_note)
     write_summary(out, figs, keys, missing, notes, figs.foot, html_link, steps, step_note)

@@ -6,6 +6,7 @@ under the ``smoke`` profile (``LSTM_NUMBA_PROFILE=smoke asv run
 the bench_compile entries come from a second such run (``-b bench_compile``).
 """
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -104,8 +105,26 @@ def test_partial_results_say_what_is_missing_and_plot_the_rest(results, tmp_path
     assert not (out / "thread_scaling.png").exists()
     assert (out / "seq_len_time_per_step.png").exists()
     page = (out / "index.html").read_text()
-    assert "Missing or partial results" in page
+    assert "Missing, partial or suspect results" in page
     assert "bench_threads.Threads.time_forward: no results" in page
+
+
+def test_thread_scaling_disturbed_by_load_is_flagged(results, tmp_path, capsys):
+    f = _result_file(results)
+    raw = json.loads(f.read_text())
+    row = raw["results"][report.EXPECTED["threads"]]
+    names = json.loads((results / "benchmarks.json").read_text())[
+        report.EXPECTED["threads"]]["param_names"]
+    import itertools
+    combos = list(itertools.product(*row[1]))
+    k = names.index("threads")
+    # every run on more than one thread 50x slower: what a busy second core does
+    row[0] = [v * 50 if c[k] != "1" else v for v, c in zip(row[0], combos)]
+    f.write_text(json.dumps(raw))
+    report.main(["--results-dir", str(results), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert re.search(r"suspect: thread scaling, \S+ at batch \d+ is \d+x slower on 2 threads", err)
+    assert "suspect: thread scaling" in (tmp_path / "o" / "index.html").read_text()
 
 
 def test_corrupt_results_file_is_named(results, tmp_path, capsys):
