@@ -47,9 +47,10 @@ CHUNK_ROWS = 64
 #: Below 8 batch rows, numba-parallel splits each step's recurrent product
 #: over the threads only when w_hh is at least this big: two meetings of the
 #: threads per step cost about a microsecond or more, more than a small
-#: product saves (measured on 2 cores: LSTM H=128 and RNN H=256 (256 KiB)
-#: were slower split, LSTM/GRU H=256 and RNN H=512 (0.75-1 MiB) faster).
-HIDDEN_SPLIT_MIN_BYTES = 512 * 1024
+#: product saves. Measured on 2 cores (race.py): LSTM H=128 (256 KiB) and GRU
+#: H=256 (768 KiB) were slower split; LSTM H=256 (1 MiB) and every cell at
+#: H=512 (1-4 MiB) 1.2-1.6x faster.
+HIDDEN_SPLIT_MIN_BYTES = 1024 * 1024
 
 
 #: Hidden units per gate-pass work item in the hidden split.
