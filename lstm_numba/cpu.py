@@ -286,6 +286,15 @@ def _split(n: int, parts: int, unit: int) -> np.ndarray:
     return np.array(cuts + [n], dtype=np.int64)
 
 
+def _plan(batch: int, whh_bytes: int, threads: int) -> str:
+    """How numba-parallel runs: "serial", "batch" (split rows) or "hidden"."""
+    if threads < 2:
+        return "serial"
+    if batch // 4 >= 2:
+        return "batch"
+    return "hidden" if whh_bytes >= HIDDEN_SPLIT_MIN_BYTES else "serial"
+
+
 def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
     """gemm_rows for each matrix the kernels multiply (see compile_gemm)."""
     for a, wp in ((x2, wih), (h, whh), (out2, whh)):
@@ -335,8 +344,9 @@ def _run(pk: Packed, x, h, c0, threads: int):
     x2 = x.reshape(t_len * batch, n_in)
     out2 = out.reshape(t_len * batch, hid)
 
+    plan = _plan(batch, whh.nbytes, threads)
     chunks = min(threads, batch // 4)
-    if chunks >= 2:
+    if plan == "batch":
         bounds = _split(batch, chunks, 4)
         nb_max = int(np.diff(bounds).max())
         tc = min(t_len, max(1, -(-CHUNK_ROWS // nb_max)))
@@ -350,7 +360,7 @@ def _run(pk: Packed, x, h, c0, threads: int):
         xp = np.empty((tc * batch, n_pad), dtype=dt)
         hp = np.empty((batch, n_pad), dtype=dt)
         _compile_gemms(x2, h, out2, wih, whh, bx, xp)
-        if threads >= 2 and whh.shape[0] >= 2 and whh.nbytes >= HIDDEN_SPLIT_MIN_BYTES:
+        if plan == "hidden" and whh.shape[0] >= 2:
             groups = lambda npan: -(-npan // 4)     # noqa: E731 - items of 4 panels
             ublock = GATE_BLOCK
             home_in = _split(groups(wih.shape[0]), threads, 1)
