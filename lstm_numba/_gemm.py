@@ -59,8 +59,8 @@ def slp_vectorize():
             config.SLP_VECTORIZE = old
 
 
-def compile_gemm(*args) -> None:
-    """Compile :func:`gemm_rows` for these arguments' types with SLP on.
+def compile_gemm(*args, kernel=None) -> None:
+    """Compile :func:`gemm_rows` (or ``kernel``) for these arguments' types, SLP on.
 
     Why not compile everything under :func:`slp_vectorize`: with SLP on
     during the gate pass's function passes, LLVM packs the two Horner chains
@@ -72,13 +72,15 @@ def compile_gemm(*args) -> None:
     (``numba.typeof`` cost 70 us per launch for the three products).
     """
     # A cheap key first: numba.typeof costs ~2 us per argument, too much per call.
-    quick = tuple((a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous,
-                   a.flags.writeable,
-                   a.flags.aligned) if isinstance(a, np.ndarray) else type(a) for a in args)
+    kernel = gemm_rows if kernel is None else kernel
+    quick = (kernel.py_func.__name__,) + tuple(
+        (a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous,
+         a.flags.writeable, a.flags.aligned) if isinstance(a, np.ndarray) else type(a)
+        for a in args)
     if quick in _compiled:
         return
     with slp_vectorize():
-        gemm_rows.compile(tuple(typeof(a) for a in args))
+        kernel.compile(tuple(typeof(a) for a in args))
     _compiled.add(quick)
 
 
@@ -261,3 +263,68 @@ def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
                 _row4panels(a, r0 + i, wp, p0 + 4 * g, bias, out, o0 + i)
             for p in range(p0 + 4 * ng, p1):
                 _row1panel(a, r0 + i, wp, p, bias, out, o0 + i)
+
+
+@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+def _tile4_dual(a1, r1, wp1, a2, r2, wp2, p, bias, out, o):
+    """out[o:o+4, panel p] = a1[r1:r1+4] @ W1 + a2[r2:r2+4] @ W2 + bias.
+
+    Both k-loops accumulate into the same registers: one initialisation and
+    one store per tile instead of two, and one output array instead of two.
+    """
+    nc = _nc(wp1)
+    acc = _stack(256, wp1)
+    n0 = p * nc
+    for c in range(nc):
+        bc = bias[n0 + c]
+        acc[c] = bc
+        acc[64 + c] = bc
+        acc[128 + c] = bc
+        acc[192 + c] = bc
+    for k in range(a1.shape[1]):
+        x0 = a1[r1, k]
+        x1 = a1[r1 + 1, k]
+        x2 = a1[r1 + 2, k]
+        x3 = a1[r1 + 3, k]
+        for c in range(nc):
+            w = wp1[p, k, c]
+            acc[c] += x0 * w
+            acc[64 + c] += x1 * w
+            acc[128 + c] += x2 * w
+            acc[192 + c] += x3 * w
+    for k in range(a2.shape[1]):
+        x0 = a2[r2, k]
+        x1 = a2[r2 + 1, k]
+        x2 = a2[r2 + 2, k]
+        x3 = a2[r2 + 3, k]
+        for c in range(nc):
+            w = wp2[p, k, c]
+            acc[c] += x0 * w
+            acc[64 + c] += x1 * w
+            acc[128 + c] += x2 * w
+            acc[192 + c] += x3 * w
+    for c in range(nc):
+        out[o, n0 + c] = acc[c]
+        out[o + 1, n0 + c] = acc[64 + c]
+        out[o + 2, n0 + c] = acc[128 + c]
+        out[o + 3, n0 + c] = acc[192 + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, **JIT)
+def gemm_rows2(a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse):
+    """``out[o0+i] = a1[r1+i] @ W1 + a2[r2+i] @ W2 + bias`` for i < m.
+
+    The two products of a recurrent step in one pass (x_t @ w_ih.T and
+    h @ w_hh.T), for batches large enough that the input projection need not
+    be hoisted out of the time loop. ``wp1``, ``wp2`` are packed like
+    :func:`gemm_rows`' ``wp`` with the same number of panels.
+    """
+    m4 = m - m % 4
+    npan = p1 - p0
+    for s in range(npan):
+        p = p1 - 1 - s if reverse else p0 + s
+        for i in range(0, m4, 4):
+            _tile4_dual(a1, r1 + i, wp1, a2, r2 + i, wp2, p, bias, out, o0 + i)
+    for i in range(m4, m):      # leftover rows: the second product adds onto the first
+        gemm_rows(a1, r1 + i, 1, wp1, bias, out, o0 + i, p0, p1, reverse)
+        gemm_rows(a2, r2 + i, 1, wp2, out[o0 + i], out, o0 + i, p0, p1, reverse)

@@ -33,7 +33,7 @@ from numba import njit, prange
 
 from . import _atomics as atomics
 from ._activations import FASTMATH_GATES, sigmoid, tanh
-from ._gemm import JIT, compile_gemm, gemm_rows, pack_transposed, packed_shape
+from ._gemm import JIT, compile_gemm, gemm_rows, gemm_rows2, pack_transposed, packed_shape
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -52,6 +52,11 @@ CHUNK_ROWS = 64
 #: H=512 (1-4 MiB) 1.2-1.6x faster.
 HIDDEN_SPLIT_MIN_BYTES = 1024 * 1024
 
+
+#: Batch rows (per thread) from which the LSTM and RNN compute both products
+#: of a step in one pass (see _steps_fused) instead of hoisting the input
+#: projection over a chunk of steps.
+FUSE_MIN_ROWS = 8
 
 #: Hidden units per gate-pass work item in the hidden split.
 GATE_BLOCK = 128
@@ -104,6 +109,28 @@ def _rnn_row(xg, hg, out, hid, j0, j1):
         out[j] = tanh(xg[j] + hg[j])
 
 
+@njit(**_KERNEL)
+def _lstm_row1(g, c, out, hid):
+    """_lstm_row when both products are already summed into ``g``."""
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(np.uint64(0), h1):
+        gi = sigmoid(g[j])
+        gf = sigmoid(g[h1 + j])
+        gg = tanh(g[h2 + j])
+        go = sigmoid(g[h3 + j])
+        cc = gf * c[j] + gi * gg
+        c[j] = cc
+        out[j] = go * tanh(cc)
+
+
+@njit(**_KERNEL)
+def _rnn_row1(g, out, hid):
+    for j in range(np.uint64(0), np.uint64(hid)):
+        out[j] = tanh(g[j])
+
+
 @njit(inline="always", **_KERNEL)
 def _gate_row(cell, xg, hg, b_hn, hprev, c, out, j0, j1):
     """Hidden units [j0, j1) of one batch row (c is unused but for the LSTM)."""
@@ -143,6 +170,34 @@ def _project(x2, batch, wih, bx, xp, t0, t1, b0, nb):
 
 
 @njit(**_KERNEL)
+def _steps_fused(cell, x2, batch, wih, bx, whh, h, c, out2, b0, b1, hp):
+    """LSTM/RNN steps for rows [b0, b1) with both products in one pass per step.
+
+    From FUSE_MIN_ROWS rows on, the input projection of a step is a product
+    big enough on its own, so it needs no hoisting: each 4-row tile
+    accumulates x_t @ w_ih.T and h @ w_hh.T in the same registers
+    (gemm_rows2), and the gate pass reads one array. (Not the GRU, whose n
+    gate needs the recurrent part apart: r * (W_hn h + b_hn).)
+    """
+    hid = out2.shape[1]
+    t_len = x2.shape[0] // batch
+    nb = b1 - b0
+    npan = whh.shape[0]
+    for t in range(t_len):
+        if t == 0:
+            hprev, rp0 = h, b0
+        else:
+            hprev, rp0 = out2, (t - 1) * batch + b0
+        gemm_rows2(x2, t * batch + b0, wih, hprev, rp0, whh, nb, bx, hp, 0, 0, npan,
+                   t % 2 == 1)
+        for i in range(nb):
+            if cell == 1:
+                _lstm_row1(hp[i], c[b0 + i], out2[t * batch + b0 + i], hid)
+            else:
+                _rnn_row1(hp[i], out2[t * batch + b0 + i], hid)
+
+
+@njit(**_KERNEL)
 def _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, b0, b1, xp, hp):
     """Run all steps for batch rows [b0, b1); cell 0 rnn, 1 lstm, 2 gru.
 
@@ -150,8 +205,11 @@ def _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, b0, b1, xp
     the initial state (read only: later states are out2's rows), c (B, H)
     updated in place; xp (chunk*nb, Np), hp (nb, Np) scratch.
     """
-    t_len = x2.shape[0] // batch
     nb = b1 - b0
+    if cell != 2 and nb >= FUSE_MIN_ROWS:
+        _steps_fused(cell, x2, batch, wih, bx, whh, h, c, out2, b0, b1, hp)
+        return
+    t_len = x2.shape[0] // batch
     tc = xp.shape[0] // nb
     npan = whh.shape[0]
     for t0 in range(0, t_len, tc):
@@ -299,6 +357,9 @@ def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
     """gemm_rows for each matrix the kernels multiply (see compile_gemm)."""
     for a, wp in ((x2, wih), (h, whh), (out2, whh)):
         compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1, False)
+    for a in (h, out2):
+        compile_gemm(x2, 0, wih, a, 0, whh, 1, bias, scratch, 0, 0, 1, False,
+                     kernel=gemm_rows2)
 
 
 class Packed(NamedTuple):
