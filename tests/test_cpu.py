@@ -14,7 +14,8 @@ from numba import njit
 import lstm_numba as ln
 from lstm_numba import _activations as act
 from lstm_numba import cpu
-from lstm_numba._gemm import compile_gemm, gemm_rows, pack_transposed, packed_shape, panel_width
+from lstm_numba._gemm import (compile_gemm, gemm_rows, gemm_rows2, pack_transposed,
+                              packed_shape, panel_width)
 from lstm_numba.backends import get
 from lstm_numba.threads import max_threads
 
@@ -144,6 +145,36 @@ def test_gemm_rows_remainders(dt, m, k, n, reverse):
         np.testing.assert_array_equal(out, first)
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 4, 5, 11])
+@pytest.mark.parametrize("k1, k2, n", [(3, 37, 148), (65, 20, 260), (16, 16, 9 * 64)])
+def test_gemm_rows2_sums_both_products(dt, m, k1, k2, n, reverse):
+    """The fused step product: a1 @ W1 + a2 @ W2 + bias, remainder rows included."""
+    rng = np.random.default_rng(m + k1 + k2 + n)
+    w1 = rng.standard_normal((n, k1)).astype(dt)
+    w2 = rng.standard_normal((n, k2)).astype(dt)
+    wp1 = np.empty(packed_shape(n, k1, dt), dtype=dt)
+    wp2 = np.empty(packed_shape(n, k2, dt), dtype=dt)
+    pack_transposed(w1, wp1)
+    pack_transposed(w2, wp2)
+    npan, _, nc = wp1.shape
+    a1 = rng.standard_normal((m + 2, k1)).astype(dt)
+    a2 = rng.standard_normal((m + 5, k2)).astype(dt)
+    bias = np.zeros(npan * nc, dtype=dt)
+    bias[:n] = rng.standard_normal(n)
+    out = np.full((m + 1, npan * nc), np.nan, dtype=dt)
+    args = (a1, 1, wp1, a2, 4, wp2, m, bias, out, 1, 0, npan, reverse)
+    compile_gemm(*args, kernel=gemm_rows2)
+    gemm_rows2(*args)
+    ref = (a1[1:1 + m].astype(np.float64) @ w1.T + a2[4:4 + m].astype(np.float64) @ w2.T
+           + bias[:n])
+    tol = 1e-5 * np.sqrt(k1 + k2) if dt == np.float32 else 1e-12
+    np.testing.assert_allclose(out[1:, :n], ref, rtol=0, atol=tol)
+    np.testing.assert_array_equal(out[1:, n:], 0)
+    assert np.isnan(out[0]).all()
+
+
 # ---------------------------------------------------------- whole forward
 
 @pytest.fixture(autouse=True)
@@ -165,8 +196,10 @@ SIZES = [  # (T, B, I, H): odd H around the panel width, B around the 4-row tile
     (5, 5, 7, 37),
     (70, 1, 9, 17),     # B=1: two input-projection chunks (64 rows each)
     (15, 5, 11, 20),    # B=5: chunks of 13 steps, the last one short
-    (4, 13, 30, 130),   # numba-parallel: batch split 8 + 5 rows at 2 threads
+    (4, 13, 30, 130),   # B=13: LSTM/RNN fused steps (3 tiles + 1 row); at 2 threads
+                        # batch split 8 (fused) + 5 (hoisted) rows
     (1, 16, 65, 65),    # T=1
+    (6, 10, 37, 65),    # B=10: fused steps, 2 leftover rows
 ]
 
 
