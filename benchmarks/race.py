@@ -95,8 +95,11 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
     Times the whole forward pass (weights packed once), then the same input
     projections and recurrent products alone (the same compiled micro-kernel,
     looped in compiled code); the gate pass and the rest are the difference.
-    Returns a dict of per-step microseconds plus the recurrent product's
-    GFLOP/s and the bytes/s it streams w_hh at.
+    (From 8 rows on, the LSTM and RNN kernels compute both products in one
+    pass per step; the parts are then those products done apart, so "gate
+    pass + rest" slightly undercounts.) Returns a dict of per-step
+    microseconds plus the recurrent product's GFLOP/s and the rate at which
+    it streams w_hh (meaningful at batch 1, where w_hh is read once per step).
     """
     from numba import njit
 
