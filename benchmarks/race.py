@@ -213,7 +213,8 @@ def main(argv=None) -> int:
                             note += f", >= {EFFICIENCY_TARGET:.0%} sgemm"
                         print(f"| {cell} | {hid} | {b} | {t} | {best['numba'] * 1e3:.2f} | "
                               f"{best['numba-parallel'] * 1e3:.2f} | {best['torch'] * 1e3:.2f} | "
-                              f"{ratio:.2f} | {fl / nb / 1e9:.0f} | {fl / best['torch'] / 1e9:.0f} | "
+                              f"{ratio:.2f} | {fl / nb / 1e9:.0f} | "
+                              f"{fl / best['torch'] / 1e9:.0f} | "
                               f"{eff:.0%} | {note} | {'yes' if ok else 'NO'} |", flush=True)
     return 0
 

@@ -49,13 +49,14 @@ CHUNK_ROWS = 64
 #: threads per step cost about a microsecond or more, more than a small
 #: product saves. Measured on 2 cores (race.py): LSTM H=128 (256 KiB) and GRU
 #: H=256 (768 KiB) were slower split; LSTM H=256 (1 MiB) and every cell at
-#: H=512 (1-4 MiB) 1.2-1.6x faster.
+#: H=512 (1-4 MiB) 1.3-2.1x faster than one thread.
 HIDDEN_SPLIT_MIN_BYTES = 1024 * 1024
 
 
 #: Batch rows (per thread) from which the LSTM and RNN compute both products
 #: of a step in one pass (see _steps_fused) instead of hoisting the input
-#: projection over a chunk of steps.
+#: projection over a chunk of steps. Read when the kernels compile (and
+#: cached with them): changing it later has no effect.
 FUSE_MIN_ROWS = 8
 
 #: Hidden units per gate-pass work item in the hidden split.
