@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench compare clean asv-machine asv-run report preview
+.PHONY: setup test bench compare clean clean-cache asv-machine asv-run report preview
 
 setup: $(STAMP)
 
@@ -64,5 +64,9 @@ bench: asv-machine
 	if [ $$status -ne 0 ]; then echo "  some benchmarks failed (asv exit $$status): see above and the report"; fi; \
 	exit $$status
 
-clean:
+# Numba's cache notices edits to a kernel's own file only (see README, Tests).
+clean-cache:
+	find lstm_numba -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
 	rm -rf $(VENV) .asv reports/*.png reports/*.svg reports/*.html reports/*.md

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["bench_seq_len", "bench_batch_hidden", "bench_threads", "bench_memory",
-           "bench_compile", "bench_accuracy"]
+           "bench_compile", "bench_accuracy", "bench_race"]
 PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
 SKIP_REASONS = ("unavailable", "cannot be imported", "capped at", "tracemalloc",
                 "is not compiled by the entry points",
@@ -208,3 +208,13 @@ def test_asv_check_discovers_the_suite(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_race_benchmark_runs(smoke):
+    """The asv twin of race.py: ratio and rates of every smoke parameter set."""
+    results, skipped = _drive(smoke["bench_race"].Race)
+    assert results and not skipped
+    for combo, name, value in results:
+        assert np.isfinite(value) and value > 0, (combo, name, value)
+        if name == "track_ratio_to_torch":
+            assert value < 100, (combo, value)     # the same problem, not another size
