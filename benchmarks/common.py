@@ -1,19 +1,22 @@
 """Shared pieces of the asv suite and the benchmark scripts.
 
 The profile is read in one place: ``LSTM_NUMBA_PROFILE=fast`` (the default,
-the whole suite in about 15 minutes on a 2-core machine) or ``full``
-(DeepBench-sized problems, long sequences).
+the whole suite in about 15 minutes on a 2-core machine), ``full``
+(DeepBench-sized problems, long sequences) or ``smoke`` (tests only).
 """
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
 import lstm_numba as ln
 
 PROFILE_ENV = "LSTM_NUMBA_PROFILE"
-PROFILES = ("fast", "full")
+# "smoke" is not a user profile: the tests and the committed report fixture
+# use it to run every benchmark once on tiny sizes in a few seconds.
+PROFILES = ("fast", "full", "smoke")
 
 
 def profile() -> str:
@@ -49,13 +52,8 @@ def require_backend(name: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# Harness helpers shared by the bench_*.py files (added by the harness).
+# Harness helpers shared by the bench_*.py files.
 # --------------------------------------------------------------------------
-import time  # noqa: E402
-
-# "smoke" is not a user profile: the tests and the committed report fixture
-# use it to run every benchmark once on tiny sizes in a few seconds.
-PROFILES = PROFILES + ("smoke",)
 
 
 def pick(fast, full, smoke=None):

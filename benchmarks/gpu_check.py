@@ -51,6 +51,8 @@ if str(ROOT) not in sys.path:      # run as a file: make the package importable
 
 import lstm_numba as ln  # noqa: E402
 from lstm_numba import gpu  # noqa: E402
+from lstm_numba.reference import oracle64  # noqa: E402
+from benchmarks.common import make_problem  # noqa: E402  (seeded inputs, as the asv suite)
 
 TOL = {np.dtype(np.float32): 5e-5, np.dtype(np.float64): 1e-11}
 
@@ -60,24 +62,6 @@ SMOKE_GRID = {"batch": [1, 3], "hidden": [6], "seq_len": [2]}
 
 def log(msg=""):
     print(msg, flush=True)
-
-
-# ------------------------------------------------------------------ problems
-
-def make_problem(cell, seq_len, batch, hidden, input_size=None, dtype=np.float32, seed=0):
-    """Seeded ``(x (T,B,I), Weights, h0 (B,H), c0 or None)``, as benchmarks/common.py."""
-    input_size = hidden if input_size is None else input_size
-    w = ln.init_weights(cell, input_size, hidden, dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((seq_len, batch, input_size)).astype(dtype)
-    h0 = (0.1 * rng.standard_normal((batch, hidden))).astype(dtype)
-    c0 = (0.1 * rng.standard_normal((batch, hidden))).astype(dtype) if cell == "lstm" else None
-    return x, w, h0, c0
-
-
-def oracle64(cell, x, w, h0, c0):
-    up = (lambda a: None if a is None else np.asarray(a, dtype=np.float64))
-    return ln.forward(cell, up(x), w.astype(np.float64), up(h0), up(c0), backend="numpy")
 
 
 def torch_or_none():

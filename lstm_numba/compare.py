@@ -73,12 +73,9 @@ def run_compare(cell="lstm", hidden=256, batch=16, seq_len=128, input_size=None,
     """
     input_size = hidden if input_size is None else input_size
     x, w, h0, c0 = _problem(cell, seq_len, batch, hidden, input_size, dtype, seed)
-    up = lambda a: None if a is None else a.astype(np.float64)  # noqa: E731
-    from .reference import forward_numpy
-    from .validation import prepare
+    from .reference import oracle64
 
-    ref = forward_numpy(prepare(cell, x.astype(np.float64), w.astype(np.float64),
-                                up(h0), up(c0)))
+    ref = oracle64(cell, x, w, h0, c0)
     names = list(backends) if backends else BACKEND_NAMES
     skipped = {}
     rows = []

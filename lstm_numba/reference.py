@@ -54,6 +54,20 @@ def forward_numpy(p: Prepared):
     return out, out[-1].copy(), c
 
 
+def oracle64(cell, x, weights, h0=None, c0=None):
+    """The ``numpy`` oracle in float64 on upcast copies of the inputs.
+
+    What every backend is compared with, whatever its dtype: float32 results
+    are judged against the exact (to float64 rounding) answer, not against
+    another float32 computation. Returns ``ForwardResult`` (outputs (T,B,H),
+    h (B,H), c (B,H) or None), all float64.
+    """
+    from .api import forward
+
+    up = (lambda a: None if a is None else np.asarray(a, dtype=np.float64))  # noqa: E731
+    return forward(cell, up(x), weights.astype(np.float64), up(h0), up(c0), backend="numpy")
+
+
 def _seed_params(p: Prepared):
     """Split PyTorch-layout weights into the notes' one-matrix-per-gate form.
 
