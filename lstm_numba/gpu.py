@@ -452,12 +452,14 @@ class CudaRunner:
         else:
             matmul_nt(x2, self.d_w_ih, xp2)
 
-    def _run_steps(self, xp, hbuf, c):
-        from . import _cuda_kernels as K
+    def _check_buffers(self, xp, hbuf, c):
+        """Shapes and dtypes of every array a launch indexes (kernels do no bounds checks).
 
+        Checked once per sequence: all T launches (or the one persistent
+        launch) use these same arrays.
+        """
         t_len, bsz, gh = xp.shape
         h = self.hidden
-        # All T launches use these arrays; they are checked once, here.
         _check("xp", xp, (t_len, bsz, gh), self.dtype)
         _check("hbuf", hbuf, (t_len + 1, bsz, h), self.dtype)
         _check("w_hh", self.d_w_hh, (gh, h), self.dtype)
@@ -465,6 +467,13 @@ class CudaRunner:
         _check("b_hh", self.d_b_hh, (gh,), self.dtype)
         if self.cell == "lstm":
             _check("c", c, (bsz, h), self.dtype)
+
+    def _run_steps(self, xp, hbuf, c):
+        from . import _cuda_kernels as K
+
+        t_len, bsz, gh = xp.shape
+        h = self.hidden
+        self._check_buffers(xp, hbuf, c)
         ks = _step_ks(bsz)
         rows = (K.STEP_TY // ks) * K.STEP_RB
         grid = (math.ceil(h / K.STEP_TU), math.ceil(bsz / rows))
@@ -535,16 +544,8 @@ class CudaRunner:
     def _run_persistent(self, xp, hbuf, c, plan):
         from . import _cuda_kernels as K
 
-        t_len, bsz, gh = xp.shape
-        h = self.hidden
         plan = dict(plan)
-        _check("xp", xp, (t_len, bsz, gh), self.dtype)
-        _check("hbuf", hbuf, (t_len + 1, bsz, h), self.dtype)
-        _check("w_hh", self.d_w_hh, (gh, h), self.dtype)
-        _check("b_ih", self.d_b_ih, (gh,), self.dtype)
-        _check("b_hh", self.d_b_hh, (gh,), self.dtype)
-        if self.cell == "lstm":
-            _check("c", c, (bsz, h), self.dtype)
+        self._check_buffers(xp, hbuf, c)
         kern = K.persistent_kernel(self.cell, self.dtype, plan["ks"])
         args = (xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, hbuf, c,
                 plan["units"], plan["stride"], int(plan["stage_h"]))

@@ -3,7 +3,6 @@ import doctest
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import lstm_numba as ln
