@@ -8,6 +8,7 @@ in one process, with the thread pools set once for every backend.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def run_compare(cell="lstm", hidden=256, batch=16, seq_len=128, input_size=None,
     skipped = {}
     rows = []
     fl = flops(cell, seq_len, batch, input_size, hidden)
-    ctx = num_threads(threads) if threads else _nullcontext()
+    ctx = num_threads(threads) if threads else contextlib.nullcontext()
     with ctx:
         used = get_num_threads()
         for name in names:
@@ -113,14 +114,6 @@ def _simulated() -> bool:
     import os
 
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def format_table(rows, skipped, threads, cell, hidden, batch, seq_len, input_size,

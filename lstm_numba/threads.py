@@ -4,7 +4,8 @@ NumPy's BLAS (OpenBLAS here), Numba's parallel pool and PyTorch's intra-op
 pool each start their own threads. On a 2-core machine two busy pools
 oversubscribe the cores; a threaded BLAS beside a Numba ``prange`` was
 measured 7-300x slower than either alone. So the count is set for all three
-together, and each backend uses at most one pool at a time (see cpu.py).
+together, and each backend uses at most one pool at a time (numba-parallel
+calls no BLAS at all; see cpu.py).
 """
 from __future__ import annotations
 
@@ -75,9 +76,3 @@ def num_threads(n: int):
     finally:
         set_num_threads(previous)
 
-
-def blas_threads(n: int):
-    """Context manager limiting only the BLAS pool (used inside parallel kernels)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=n, user_api="blas")
