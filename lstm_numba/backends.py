@@ -31,6 +31,8 @@ class Backend:
     device: str          # "cpu" or "gpu"
     kind: str            # "oracle", "baseline", "project" or "peer"
     summary: str
+    colour: str          # one colour per backend in every plot
+    marker: str          # matplotlib marker, likewise
 
     def _module(self):
         try:
@@ -80,23 +82,27 @@ class Backend:
         return run
 
 
+# Registry order is the order of every table and plot legend.
 REGISTRY: dict[str, Backend] = {b.name: b for b in (
     Backend("numpy", ".reference", "forward_numpy", "cpu", "oracle",
-            "batched NumPy oracle, textbook equations"),
+            "batched NumPy oracle, textbook equations", "#7f7f7f", "s"),
     Backend("numpy-seed", ".reference", "forward_seed", "cpu", "baseline",
-            "the notes' from-scratch LSTM: per sample, column vectors, a matrix per gate"),
+            "the notes' from-scratch LSTM: per sample, column vectors, a matrix per gate",
+            "#8c564b", "v"),
     Backend("numba", ".cpu", "forward_numba", "cpu", "project",
-            "serial @njit kernels, whole time loop compiled"),
+            "serial @njit kernels, whole time loop compiled", "#1f77b4", "o"),
     Backend("numba-parallel", ".cpu", "forward_numba_parallel", "cpu", "project",
-            "@njit(parallel=True) kernels, prange over hidden units / batch"),
+            "@njit(parallel=True) kernels, prange over hidden units / batch",
+            "#17becf", "D"),
     Backend("cuda", ".gpu", "forward_cuda", "gpu", "project",
-            "numba.cuda: one launch per step, input projection hoisted"),
+            "numba.cuda: one launch per step, input projection hoisted", "#2ca02c", "^"),
     Backend("cuda-persistent", ".gpu", "forward_cuda_persistent", "gpu", "project",
-            "numba.cuda: one cooperative launch per sequence, w_hh on chip"),
+            "numba.cuda: one cooperative launch per sequence, w_hh on chip",
+            "#9acd32", "P"),
     Backend("torch", ".peers", "forward_torch", "cpu", "peer",
-            "torch.nn.RNN/LSTM/GRU on the CPU (oneDNN for the LSTM)"),
+            "torch.nn.RNN/LSTM/GRU on the CPU (oneDNN for the LSTM)", "#d62728", "X"),
     Backend("torch-cuda", ".peers", "forward_torch_cuda", "gpu", "peer",
-            "torch.nn.RNN/LSTM/GRU on the GPU (cuDNN)"),
+            "torch.nn.RNN/LSTM/GRU on the GPU (cuDNN)", "#ff7f0e", "*"),
 )}
 
 BACKEND_NAMES = tuple(REGISTRY)

@@ -25,11 +25,17 @@ class CellSpec:
         Gate names in PyTorch's row order inside ``w_ih``/``w_hh``.
     has_cell_state : bool
         True for the LSTM, whose state is the pair (h, c).
+    code : int
+        The integer the compiled kernels (CPU and CUDA) branch on.
+    torch_module : str or None
+        The ``torch.nn`` class that computes the same layer (None if none).
     """
 
     name: str
     gates: tuple[str, ...]
     has_cell_state: bool
+    code: int
+    torch_module: str | None
 
     @property
     def n_gates(self) -> int:
@@ -39,10 +45,14 @@ class CellSpec:
 
 SPECS = {
     # PyTorch's gate order, so a trained torch module loads without reordering.
-    "rnn": CellSpec("rnn", ("h",), False),
-    "lstm": CellSpec("lstm", ("i", "f", "g", "o"), True),
-    "gru": CellSpec("gru", ("r", "z", "n"), False),
+    "rnn": CellSpec("rnn", ("h",), False, 0, "RNN"),
+    "lstm": CellSpec("lstm", ("i", "f", "g", "o"), True, 1, "LSTM"),
+    "gru": CellSpec("gru", ("r", "z", "n"), False, 2, "GRU"),
 }
+
+
+#: The integer code of each cell in the compiled kernels (``spec(c).code``).
+CELL_CODES = {name: s.code for name, s in SPECS.items()}
 
 
 def spec(cell: str) -> CellSpec:
