@@ -19,7 +19,7 @@ from lstm_numba._gemm import (compile_gemm, gemm_rows, gemm_rows2, pack_transpos
 from lstm_numba.backends import get
 from lstm_numba.threads import max_threads
 
-from conftest import TOL, assert_close, make_inputs, oracle64
+from helpers import TOL, assert_close, make_inputs, oracle64
 
 NUMBA_BACKENDS = ("numba", "numba-parallel")
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstm_numba as ln
-from conftest import CPU_BACKENDS, assert_close, make_inputs, oracle64
+from helpers import CPU_BACKENDS, assert_close, make_inputs, oracle64
 
 # (T, B, I, H): odd sizes nobody chose for speed; T=1 and B=1 edges; I != H.
 SHAPES = [(1, 1, 1, 1), (1, 3, 5, 37), (7, 3, 5, 37), (5, 2, 11, 8), (4, 1, 37, 64),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import lstm_numba as ln
-from conftest import assert_close, make_inputs, oracle64
+from helpers import assert_close, make_inputs, oracle64
 from lstm_numba import BackendUnavailable
 from lstm_numba import _cuda_kernels as K
 from lstm_numba import gpu

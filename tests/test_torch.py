@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lstm_numba as ln
-from conftest import CPU_BACKENDS, make_inputs
+from helpers import CPU_BACKENDS, make_inputs
 
 torch = pytest.importorskip("torch", reason="torch not installed (pip install '.[peers]')")
 

@@ -5,7 +5,7 @@ import pytest
 
 import lstm_numba as ln
 from lstm_numba.backends import BACKEND_NAMES
-from conftest import make_inputs
+from helpers import make_inputs
 
 T, B, I, H = 4, 3, 5, 7
 
