@@ -10,6 +10,7 @@
 from .api import ForwardResult, forward
 from .backends import BACKEND_NAMES, BackendUnavailable, backends, why_unavailable
 from .cells import CELLS, Weights, flops, flops_per_step, init_weights
+from .machine import cpu_info, describe_cpu
 from .threads import get_num_threads, num_threads, set_num_threads
 
 __version__ = "0.1.0"
@@ -29,7 +30,7 @@ def to_torch(cell, weights, device="cpu"):
 
 __all__ = [
     "CELLS", "BACKEND_NAMES", "BackendUnavailable", "ForwardResult", "Weights",
-    "backends", "why_unavailable", "flops", "flops_per_step", "forward",
+    "backends", "why_unavailable", "cpu_info", "describe_cpu", "flops", "flops_per_step", "forward",
     "from_torch", "to_torch", "init_weights", "get_num_threads",
     "num_threads", "set_num_threads",
 ]
