@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import check_dtype, check_size
+
 CELLS = ("rnn", "lstm", "gru")
 
 
@@ -113,8 +115,6 @@ def init_weights(cell: str, input_size: int, hidden_size: int,
     Weights
         ``w_ih (G*H, I)``, ``w_hh (G*H, H)``, ``b_ih (G*H,)``, ``b_hh (G*H,)``.
     """
-    from .validation import check_dtype, check_size
-
     s = spec(cell)
     check_size("input_size", input_size)
     check_size("hidden_size", hidden_size)

@@ -11,9 +11,11 @@ time, column vectors, one matrix per gate applied to the concatenation
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from .validation import Prepared
+from .validation import Prepared, check_weights, prepare
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -54,18 +56,31 @@ def forward_numpy(p: Prepared):
     return out, out[-1].copy(), c
 
 
-def oracle64(cell, x, weights, h0=None, c0=None):
+class OracleResult(NamedTuple):
+    """What :func:`oracle64` returns (the fields of ``lstm_numba.ForwardResult``)."""
+
+    outputs: np.ndarray     # (T, B, H)
+    h: np.ndarray           # (B, H)
+    c: np.ndarray | None    # (B, H) for the LSTM, else None
+
+
+def oracle64(cell, x, weights, h0=None, c0=None) -> OracleResult:
     """The ``numpy`` oracle in float64 on upcast copies of the inputs.
 
     What every backend is compared with, whatever its dtype: float32 results
     are judged against the exact (to float64 rounding) answer, not against
-    another float32 computation. Returns ``ForwardResult`` (outputs (T,B,H),
-    h (B,H), c (B,H) or None), all float64.
-    """
-    from .api import forward
+    another float32 computation. Validates like :func:`lstm_numba.forward`
+    (calls :func:`~lstm_numba.validation.prepare` and :func:`forward_numpy`
+    directly: the oracle sits below the public API, never above it).
 
+    Returns
+    -------
+    OracleResult
+        ``outputs (T, B, H)``, ``h (B, H)``, ``c (B, H)`` or None, all float64.
+    """
     up = (lambda a: None if a is None else np.asarray(a, dtype=np.float64))  # noqa: E731
-    return forward(cell, up(x), weights.astype(np.float64), up(h0), up(c0), backend="numpy")
+    w = check_weights(cell, weights).astype(np.float64)
+    return OracleResult(*forward_numpy(prepare(cell, up(x), w, up(h0), up(c0))))
 
 
 def _seed_params(p: Prepared):

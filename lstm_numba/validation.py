@@ -6,38 +6,13 @@ first; each error names the argument, what it got and what was expected.
 """
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import numpy as np
 
+# The two lowest-level checks live in _checks (cells uses them too); re-exported here.
+from ._checks import DTYPES, check_dtype, check_size  # noqa: F401
 from .cells import CellSpec, Weights, spec
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def check_dtype(name: str, dtype) -> np.dtype:
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else TypeError."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}") from None
-    if dt not in DTYPES:
-        raise TypeError(f"{name} must be float32 or float64; got {dt}")
-    return dt
-
-
-def check_size(name: str, value) -> int:
-    """Return ``value`` as an int >= 1, else TypeError/ValueError naming it."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int >= 1; got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int >= 1; got {type(value).__name__} {value!r}") from None
-    if v < 1:
-        raise ValueError(f"{name} must be >= 1; got {v}")
-    return v
 
 
 def _array(name: str, a, ndim: int, expected: str) -> np.ndarray:
