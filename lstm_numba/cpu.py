@@ -34,6 +34,7 @@ from numba import njit, prange
 from . import _atomics as atomics
 from ._activations import FASTMATH_GATES, sigmoid, tanh
 from ._gemm import JIT, compile_gemm, gemm_rows, gemm_rows2, pack_transposed, packed_shape
+from .cells import spec
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -329,9 +330,6 @@ def _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp,
 
 # ------------------------------------------------------------ Python wrappers
 
-_CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2}
-
-
 def _pack(w):
     """PyTorch's (N, K) weight -> (P, K, NC) panels of its transpose."""
     wp = np.empty(packed_shape(w.shape[0], w.shape[1], w.dtype), dtype=w.dtype)
@@ -379,7 +377,7 @@ def pack(cell: str, weights) -> Packed:
     w_ih, w_hh, b_ih, b_hh = weights
     hid = w_hh.shape[1]
     dt = w_hh.dtype
-    code = _CELL_CODE[cell]
+    code = spec(cell).code
     wih, whh = _pack(w_ih), _pack(w_hh)
     n_pad = whh.shape[0] * whh.shape[2]
     gh = w_hh.shape[0]

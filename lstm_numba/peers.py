@@ -18,9 +18,6 @@ except ImportError as _e:  # optional dependency
     torch = None
     _IMPORT_ERROR = str(_e)
 
-_MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-
-
 def unavailable(name: str) -> str | None:
     if torch is None:
         return ("torch is not installed (pip install 'lstm-numba[peers]', "
@@ -54,12 +51,14 @@ def to_torch(cell: str, weights: Weights, device: str = "cpu"):
     from .validation import check_weights
 
     _require_torch()
-    spec(cell)
+    module = spec(cell).torch_module
+    if module is None:
+        raise ValueError(f"cell {cell!r} has no torch.nn counterpart")
     w = check_weights(cell, weights)
     dtype = torch.float64 if w.dtype == np.float64 else torch.float32
     kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-    m = getattr(torch.nn, _MODULES[cell])(w.input_size, w.hidden_size, num_layers=1,
-                                          bias=True, batch_first=False, **kwargs)
+    m = getattr(torch.nn, module)(w.input_size, w.hidden_size, num_layers=1,
+                                  bias=True, batch_first=False, **kwargs)
     m = m.to(device=device, dtype=dtype).eval()
     with torch.no_grad():
         for name, a in zip(Weights._fields, w):
