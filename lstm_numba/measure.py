@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ._checks import check_size
 from .cells import init_weights, spec
 
 #: Statistics a :class:`Measurement` can report.
@@ -77,6 +78,8 @@ def make_problem(cell, seq_len, batch, hidden, input_size=None, dtype=np.float32
         ``x (T, B, I)``, ``w``, ``h0 (B, H)``, ``c0 (B, H)`` or None.
     """
     s = spec(cell)
+    for name, v in (("seq_len", seq_len), ("batch", batch), ("hidden", hidden)):
+        check_size(name, v)
     input_size = hidden if input_size is None else input_size
     w = init_weights(cell, input_size, hidden, dtype=dtype, seed=seed)
     rng = np.random.default_rng(seed + 1)
@@ -102,11 +105,15 @@ class Measurement:
         no warm-up was made.
     stat : {"median", "min"}
         The statistic :attr:`value` reports.
+    interleaved : bool
+        True when the calls alternated with other contenders'
+        (:func:`measure_interleaved`); :meth:`describe` says so.
     """
 
     samples: tuple[float, ...]
     first_s: float | None = None
     stat: str = "median"
+    interleaved: bool = False
 
     def __post_init__(self):
         if self.stat not in STATISTICS:
@@ -138,7 +145,18 @@ class Measurement:
 
     def describe(self) -> str:
         """E.g. ``"median of 12 calls"``: what a table built from it shows."""
-        return f"{self.stat} of {self.n} call{'s' if self.n != 1 else ''}"
+        kind = "interleaved " if self.interleaved else ""
+        return f"{self.stat} of {self.n} {kind}call{'s' if self.n != 1 else ''}"
+
+
+def _check_args(stat, warmup, min_calls, max_calls) -> None:
+    if stat not in STATISTICS:
+        raise ValueError(f"stat must be one of {STATISTICS}; got {stat!r}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0; got {warmup}")
+    if not 1 <= min_calls <= max_calls:
+        raise ValueError("need 1 <= min_calls <= max_calls; got "
+                         f"min_calls={min_calls}, max_calls={max_calls}")
 
 
 def _clock(fn: Callable, sync: Callable | None) -> float:
@@ -177,8 +195,7 @@ def measure(fn: Callable, *, stat: str = "median", warmup: int = 1, min_calls: i
     -------
     Measurement
     """
-    if stat not in STATISTICS:
-        raise ValueError(f"stat must be one of {STATISTICS}; got {stat!r}")
+    _check_args(stat, warmup, min_calls, max_calls)
     first = None
     for k in range(warmup):
         dt = _clock(fn, sync)
@@ -200,7 +217,9 @@ def measure_interleaved(fns: dict[str, Callable], *, stat: str = "min", warmup: 
 
     Interleaving spreads the machine's slow moments over every contender
     instead of landing them on one (this machine is shared and noisy). The
-    number of rounds is chosen from the warm-up calls to fit ``budget_s``.
+    number of rounds (``min_calls`` to ``max_calls``) is chosen from the last
+    warm-up round to fit ``budget_s``: with ``warmup >= 2`` the estimate no
+    longer includes the first call's JIT compile.
 
     ``settle_s`` pauses before each timed call: OpenMP pools (Numba's,
     PyTorch's) spin-wait a few milliseconds after a parallel region, and
@@ -211,17 +230,17 @@ def measure_interleaved(fns: dict[str, Callable], *, stat: str = "min", warmup: 
     -------
     dict name -> Measurement
     """
-    if stat not in STATISTICS:
-        raise ValueError(f"stat must be one of {STATISTICS}; got {stat!r}")
+    _check_args(stat, warmup, min_calls, max_calls)
     first: dict[str, float | None] = {n: None for n in fns}
+    last: dict[str, float] = {}
     for k in range(warmup):
         for n, fn in fns.items():
             if settle_s:
                 time.sleep(settle_s)
-            dt = _clock(fn, sync)
+            last[n] = _clock(fn, sync)
             if k == 0:
-                first[n] = dt
-    per_round = sum(v for v in first.values() if v) or 1e-9
+                first[n] = last[n]
+    per_round = sum(last.values()) or 1e-9
     rounds = int(min(max_calls, max(min_calls, budget_s / per_round)))
     samples: dict[str, list[float]] = {n: [] for n in fns}
     for _ in range(rounds):
@@ -229,7 +248,7 @@ def measure_interleaved(fns: dict[str, Callable], *, stat: str = "min", warmup: 
             if settle_s:
                 time.sleep(settle_s)
             samples[n].append(_clock(fn, sync))
-    return {n: Measurement(tuple(samples[n]), first[n], stat) for n in fns}
+    return {n: Measurement(tuple(samples[n]), first[n], stat, interleaved=True) for n in fns}
 
 
 # --------------------------------------------------------- sgemm yardstick
@@ -291,13 +310,22 @@ def tolerance(dtype, what: str = "forward") -> Tolerance:
 
 
 def max_abs_err(got, ref) -> float:
-    """max |got - ref| over arrays (None pairs skipped), computed in float64."""
+    """max |got - ref| over pairs of arrays (None pairs skipped), in float64.
+
+    A NaN anywhere makes the result NaN (never a silently small error); the
+    arrays of a pair must have the same shape (no broadcasting).
+    """
     err = 0.0
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         if g is None and r is None:
             continue
-        err = max(err, float(np.max(np.abs(np.asarray(g, np.float64)
-                                           - np.asarray(r, np.float64)))))
+        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
+        if g.shape != r.shape:
+            raise ValueError(f"max_abs_err: shapes differ: {g.shape} vs {r.shape}")
+        e = float(np.max(np.abs(g - r))) if g.size else 0.0
+        if e != e:
+            return float("nan")
+        err = max(err, e)
     return err
 
 
