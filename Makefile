@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench compare clean clean-cache asv-machine asv-run report preview
+.PHONY: setup test bench compare clean clean-cache asv-machine asv-run publish report preview
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ asv-machine: setup
 asv-run: asv-machine
 	LSTM_NUMBA_PROFILE=$(PROFILE) $(ASV) run --launch-method spawn --durations 8 $(ASV_RUN_ARGS)
 
+# asv publish, then serve asv's JS/CSS from .asv/html/vendor so the page
+# works without network (asv 0.6 loads them from CDNs; tools/asv_offline.py).
+publish: setup
+	$(ASV) publish
+	$(PY) tools/asv_offline.py .asv/html
+
 report: setup
 	$(PY) -m lstm_numba report --results-dir .asv/results --out reports
 
@@ -56,6 +62,7 @@ bench: asv-machine
 	LSTM_NUMBA_PROFILE=$(PROFILE) $(ASV) run --launch-method spawn --durations 8 $(ASV_RUN_ARGS); \
 	status=$$?; \
 	$(ASV) publish && \
+	$(PY) tools/asv_offline.py .asv/html && \
 	$(PY) -m lstm_numba report --results-dir .asv/results --out reports || status=1; \
 	echo; \
 	echo "== done in $$(( $$(date +%s) - start )) s =="; \
