@@ -12,6 +12,7 @@ from .backends import BACKEND_NAMES, BackendUnavailable, backends, why_unavailab
 from .cells import CELLS, Weights, flops, flops_per_step, init_weights
 from .machine import cpu_info, describe_cpu
 from .threads import get_num_threads, num_threads, set_num_threads
+from .training import Gradients, TrainForward, backward
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "backends", "why_unavailable", "cpu_info", "describe_cpu", "flops", "flops_per_step", "forward",
     "from_torch", "to_torch", "init_weights", "get_num_threads",
     "num_threads", "set_num_threads",
+    "backward", "Gradients", "TrainForward",
 ]

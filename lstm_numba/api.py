@@ -24,7 +24,8 @@ class ForwardResult(NamedTuple):
     c: np.ndarray | None
 
 
-def forward(cell, x, weights, h0=None, c0=None, backend="numba") -> ForwardResult:
+def forward(cell, x, weights, h0=None, c0=None, backend="numba", train=False,
+            checkpoint=None):
     """Run one recurrent layer over a sequence.
 
     Parameters
@@ -42,11 +43,19 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba") -> ForwardResul
         Initial cell state, LSTM only; zeros when None.
     backend : str
         A name from :data:`lstm_numba.BACKEND_NAMES`; see :func:`backends`.
+    train : bool
+        Keep a tape for :func:`lstm_numba.backward` (backends numpy, numba,
+        numba-parallel, torch); see :mod:`lstm_numba.training`.
+    checkpoint : None, int >= 1 or "sqrt"
+        With ``train=True`` only: keep the state every k steps and recompute
+        the rest in the backward ("sqrt": k = ceil(sqrt(T))); None keeps all.
 
     Returns
     -------
     ForwardResult
         ``outputs (T, B, H)``, ``h (B, H)``, ``c (B, H)`` or None.
+        With ``train=True`` a :class:`~lstm_numba.training.TrainForward`:
+        the same three (read-only) and ``tape``.
 
     Raises
     ------
@@ -56,6 +65,12 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba") -> ForwardResul
     BackendUnavailable
         The backend cannot run here (no GPU, torch not installed).
     """
+    if train:
+        from .training import forward_train
+        return forward_train(cell, x, weights, h0, c0, backend, checkpoint)
+    if checkpoint is not None:
+        raise ValueError(f"checkpoint={checkpoint!r} needs train=True (it says what "
+                         "the training forward keeps for the backward)")
     entry = get_backend(backend)          # unknown name: ValueError first
     p = prepare(cell, x, weights, h0, c0)   # then the arguments, before any import
     fn = entry.load()

@@ -33,6 +33,10 @@ class Backend:
     summary: str
     colour: str          # one colour per backend in every plot
     marker: str          # matplotlib marker, likewise
+    # Module (relative to the package) with ``forward_train(p, checkpoint, name)``
+    # and ``backward_train(tape, grad_outputs, grad_h, grad_c)``; None: this
+    # backend does not train (see lstm_numba.training).
+    train_module: str | None = None
 
     def _module(self):
         try:
@@ -85,22 +89,25 @@ class Backend:
 # Registry order is the order of every table and plot legend.
 REGISTRY: dict[str, Backend] = {b.name: b for b in (
     Backend("numpy", ".reference", "forward_numpy", "cpu", "oracle",
-            "batched NumPy oracle, textbook equations", "#7f7f7f", "s"),
+            "batched NumPy oracle, textbook equations", "#7f7f7f", "s",
+            train_module=".reference_train"),
     Backend("numpy-seed", ".reference", "forward_seed", "cpu", "baseline",
             "the notes' from-scratch LSTM: per sample, column vectors, a matrix per gate",
             "#8c564b", "v"),
     Backend("numba", ".cpu", "forward_numba", "cpu", "project",
-            "serial @njit kernels, whole time loop compiled", "#1f77b4", "o"),
+            "serial @njit kernels, whole time loop compiled", "#1f77b4", "o",
+            train_module=".cpu_train"),
     Backend("numba-parallel", ".cpu", "forward_numba_parallel", "cpu", "project",
             "@njit(parallel=True) kernels, prange over hidden units / batch",
-            "#17becf", "D"),
+            "#17becf", "D", train_module=".cpu_train"),
     Backend("cuda", ".gpu", "forward_cuda", "gpu", "project",
             "numba.cuda: one launch per step, input projection hoisted", "#2ca02c", "^"),
     Backend("cuda-persistent", ".gpu", "forward_cuda_persistent", "gpu", "project",
             "numba.cuda: one cooperative launch per sequence, w_hh on chip",
             "#9acd32", "P"),
     Backend("torch", ".peers", "forward_torch", "cpu", "peer",
-            "torch.nn.RNN/LSTM/GRU on the CPU (oneDNN for the LSTM)", "#d62728", "X"),
+            "torch.nn.RNN/LSTM/GRU on the CPU (oneDNN for the LSTM)", "#d62728", "X",
+            train_module=".peers_train"),
     Backend("torch-cuda", ".peers", "forward_torch_cuda", "gpu", "peer",
             "torch.nn.RNN/LSTM/GRU on the GPU (cuDNN)", "#ff7f0e", "*"),
 )}
