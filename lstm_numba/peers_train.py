@@ -110,6 +110,22 @@ def forward_train(p, checkpoint: int | None, name: str = "torch"):
     return TorchTrainer(p.spec.name, p.weights).forward(p.x, p.h0, p.c0)
 
 
+def make_train_runner(name: str, cell: str, weights):
+    """``forward_train`` with the module built once (for training.train_runner).
+
+    No tape measurement: a timing loop should not pay a Python call per saved
+    tensor (``tape.nbytes`` is -1 there; ``forward_train`` measures it).
+    """
+    trainer = TorchTrainer(cell, weights, measure_tape=False)
+
+    def fwd(p, checkpoint, name=name):
+        if checkpoint is not None:
+            forward_train(p, checkpoint, name)        # raises the same error
+        return trainer.forward(p.x, p.h0, p.c0)
+
+    return fwd
+
+
 def backward_train(tape: TorchTape, grad_outputs, grad_h, grad_c):
     """``(dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh)`` by autograd."""
     grads = [torch.from_numpy(grad_outputs), torch.from_numpy(grad_h)[None]]

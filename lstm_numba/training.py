@@ -43,7 +43,7 @@ import numpy as np
 
 from .backends import REGISTRY, BackendUnavailable
 from .backends import get as get_backend
-from .validation import DTYPES, prepare
+from .validation import DTYPES, check_weights, prepare
 
 
 class TrainingUnsupported(BackendUnavailable, ValueError):
@@ -156,7 +156,11 @@ def forward_train(cell, x, weights, h0=None, c0=None, backend="numba",
     p = prepare(cell, x, weights, h0, c0)
     k = check_checkpoint(checkpoint, p.x.shape[0])
     mod = _train_module(entry)
-    outputs, h, c, tape = mod.forward_train(p, k, entry.name)
+    return _finish(mod.forward_train(p, k, entry.name), p, entry, k)
+
+
+def _finish(result, p, entry, k) -> TrainForward:
+    outputs, h, c, tape = result
     if not isinstance(getattr(tape, "nbytes", None), (int, np.integer)):
         raise TypeError(f"{entry.name}: forward_train returned a tape without an int "
                         "nbytes")  # pragma: no cover - a backend bug
@@ -243,3 +247,33 @@ def backward(fw, grad_outputs, grad_h=None, grad_c=None) -> Gradients:
         gc = _grad("grad_c", grad_c, (b, h), "(B, H)", fw.dtype)
     mod = _train_module(get_backend(fw.backend))
     return Gradients(*mod.backward_train(fw.tape, go, gh, gc))
+
+
+def train_runner(backend: str, cell: str, weights, checkpoint=None):
+    """A training step ``step(x, h0=None, c0=None, grad_outputs=None, grad_h=None,
+    grad_c=None) -> Gradients`` for repeated calls (benchmarks, race).
+
+    The same validation and kernels as ``backward(forward(..., train=True))``;
+    a training module may do costly set-up once through
+    ``make_train_runner(name, cell, weights)``, returning a callable with the
+    signature of its ``forward_train`` (the torch peer builds its module once,
+    as a torch user would). ``step.forward(x, h0, c0)`` runs the training
+    forward alone (a TrainForward).
+    """
+    entry = get_backend(backend)
+    mod = _train_module(entry)
+    weights = check_weights(cell, weights)
+    make = getattr(mod, "make_train_runner", None)
+    fwd = make(entry.name, cell, weights) if make is not None else mod.forward_train
+
+    def forward(x, h0=None, c0=None):
+        p = prepare(cell, x, weights, h0, c0)
+        k = check_checkpoint(checkpoint, p.x.shape[0])
+        return _finish(fwd(p, k, entry.name), p, entry, k)
+
+    def step(x, h0=None, c0=None, grad_outputs=None, grad_h=None, grad_c=None):
+        return backward(forward(x, h0, c0), grad_outputs, grad_h, grad_c)
+
+    step.forward = forward
+    step.backend = entry.name
+    return step

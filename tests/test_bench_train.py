@@ -1,0 +1,102 @@
+"""The training benchmarks (benchmarks/bench_train.py) run on the smoke grid.
+
+Driven the way asv drives them: ``setup(*params)`` then the method, for every
+parameter set. ``NotImplementedError`` from setup is asv's skip, accepted only
+for the documented reasons (numpy's size cap, torch without checkpointing, a
+backend that cannot train here).
+"""
+import importlib
+import inspect
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIXES = ("time_", "track_", "peakmem_")
+SKIP_REASONS = ("capped at", "checkpointing is not implemented", "cannot train here",
+                "unavailable", "cannot be imported")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    old = os.environ.get("LSTM_NUMBA_PROFILE")
+    os.environ["LSTM_NUMBA_PROFILE"] = "smoke"
+    forget = [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]
+    for m in forget:
+        del sys.modules[m]
+    sys.path.insert(0, str(ROOT))
+    try:
+        yield importlib.import_module("benchmarks.bench_train")
+    finally:
+        sys.path.remove(str(ROOT))
+        for m in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+            del sys.modules[m]
+        if old is None:
+            os.environ.pop("LSTM_NUMBA_PROFILE", None)
+        else:
+            os.environ["LSTM_NUMBA_PROFILE"] = old
+        import lstm_numba as ln
+        ln.set_num_threads(ln.threads.max_threads())
+
+
+def _drive(cls):
+    inst = cls()
+    assert len(cls.param_names) == len(cls.params)
+    out, skipped = [], []
+    for combo in itertools.product(*cls.params):
+        for name in [n for n in dir(cls) if n.startswith(PREFIXES)]:
+            try:
+                inst.setup(*combo)
+            except NotImplementedError as e:
+                assert any(r in str(e) for r in SKIP_REASONS), str(e)
+                skipped.append((combo, name, str(e)))
+                continue
+            out.append((dict(zip(cls.param_names, combo)), name, getattr(inst, name)(*combo)))
+    return out, skipped
+
+
+def test_classes_and_units(bench):
+    classes = [c for _, c in inspect.getmembers(bench, inspect.isclass)
+               if c.__module__ == bench.__name__ and any(n.startswith(PREFIXES) for n in dir(c))]
+    assert {c.__name__ for c in classes} == {"TrainSeqLen", "TrainBatchHidden", "TrainRates",
+                                             "TrainMemory", "TrainTape"}
+    for cls in classes:
+        for n in dir(cls):
+            if n.startswith("track_"):
+                assert getattr(getattr(cls, n), "unit", None), (cls.__name__, n)
+
+
+@pytest.mark.parametrize("name", ["TrainSeqLen", "TrainBatchHidden", "TrainRates",
+                                  "TrainMemory"])
+def test_timed_benchmarks_run(bench, name):
+    results, skipped = _drive(getattr(bench, name))
+    assert any(r[0]["backend"] == "torch" for r in results) or "torch" not in bench.BACKENDS
+    assert results, skipped
+    for params, method, value in results:
+        if method.startswith(("time_", "peakmem_")):
+            assert value is None
+        elif method == "track_efficiency":
+            assert 0 < value < 5, (params, value)
+        else:
+            assert np.isfinite(value) and value > 0, (params, method, value)
+
+
+def test_tape_bytes(bench):
+    results, skipped = _drive(bench.TrainTape)
+    got = {(p["cell"], p["backend"], p["checkpoint"]): v for p, _, v in results}
+    assert ("lstm", "numpy", "none") in got and ("lstm", "numpy", "sqrt") in got
+    b, h = bench.TrainTape.params[4][0], bench.TrainTape.params[5][0]
+    # the oracle keeps gate activations and c: 5 float32 values per hidden unit
+    assert got[("lstm", "numpy", "none")] == 5 * b * h * 4
+    assert got[("rnn", "numpy", "none")] == b * h * 4
+    for (cell, backend, ck), v in got.items():
+        assert v > 0
+        if ck == "sqrt":
+            assert v < got[(cell, backend, "none")], (cell, backend)
+    for combo, _, why in skipped:
+        # torch has no checkpointing; otherwise only a backend that cannot train here
+        assert (combo[1] == "torch" and combo[2] == "sqrt") or "cannot train here" in why, why
