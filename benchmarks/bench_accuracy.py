@@ -2,7 +2,9 @@
 
 ``track_max_abs_error`` is the largest absolute difference, over the outputs
 (T, B, H), the last h and (LSTM) the last c, between a backend and the
-``numpy`` oracle run in float64 on the same inputs. The tests assert a bound;
+``numpy`` oracle run in float64 on the same inputs (the harness's
+``max_abs_err`` against ``reference.oracle64``; the tests' bounds are the
+harness's ``TOLERANCES``). The tests assert a bound;
 this puts the number itself in the report, so a drift (a faster kernel that
 rounds more) shows as a step in asv's graph. Odd sizes on purpose: T=50,
 B=3, I=45, H=61, float32 (fast); longer T and float64 too in full.
@@ -10,8 +12,10 @@ B=3, I=45, H=61, float32 (fast); longer T and float64 too in full.
 import numpy as np
 
 import lstm_numba as ln
+from lstm_numba.measure import make_problem, max_abs_err
+from lstm_numba.reference import oracle64
 
-from .common import make_problem, make_runner, pick, require_backend, set_threads
+from .common import make_runner, pick, require_backend, set_threads
 
 BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
 T, B, I, H = pick(fast=(50, 3, 45, 61), full=(1000, 3, 45, 61), smoke=(5, 3, 4, 7))
@@ -28,17 +32,11 @@ class Accuracy:
         require_backend(backend)
         set_threads(1)
         x, w, h0, c0 = make_problem(cell, T, B, H, I, dtype=np.dtype(dtype), seed=7)
-        up = (lambda a: None if a is None else a.astype(np.float64))
-        self.ref = ln.forward(cell, up(x), w.astype(np.float64), up(h0), up(c0),
-                              backend="numpy")
+        self.ref = oracle64(cell, x, w, h0, c0)
         self.got = make_runner(backend, cell, w)(x, h0, c0)
 
     def track_max_abs_error(self, cell, backend, dtype):
         """max |backend - float64 oracle| over outputs, h and c."""
-        out, h, c = self.got
-        pairs = [(out, self.ref.outputs), (h, self.ref.h)]
-        if c is not None:
-            pairs.append((c, self.ref.c))
-        return float(max(np.max(np.abs(a.astype(np.float64) - r)) for a, r in pairs))
+        return max_abs_err(self.got, self.ref)
 
     track_max_abs_error.unit = "abs error"

@@ -13,9 +13,10 @@ full: all three cells, DeepBench's H in {256, 512, 1024}, B in {1, 4, 16, 64},
 T=128, all cores.
 """
 import lstm_numba as ln
+from lstm_numba.measure import sgemm_gflops
 
 from .common import (SUITE_THREADS, Problem, Timing, best_time, flops, max_threads, pick,
-                     set_threads, sgemm_gflops, suite_backends)
+                     set_threads, suite_backends)
 
 BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
 SEQ_LEN = pick(fast=64, full=128, smoke=8)

@@ -23,9 +23,9 @@ Sizes: LSTM, H=256, B=8, T in {64, 512, 4096} (fast) up to 8192 (full).
 """
 import tracemalloc
 
-import numpy as np
+from lstm_numba.measure import make_problem
 
-from .common import (SUITE_THREADS, Timing, make_problem, make_runner, pick, require_backend,
+from .common import (SUITE_THREADS, Timing, make_runner, pick, require_backend,
                      require_seed_cap, set_threads, suite_backends)
 
 BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
@@ -36,18 +36,14 @@ BATCH = pick(fast=8, full=16, smoke=2)
 def _setup(bench, cell, backend, seq_len, batch, hidden, threads):
     """Inputs at full size; compile and warm up on the first 2 steps only.
 
-    The input is drawn step by step straight into float32, so that setup
-    never holds a full-size temporary (a float64 draw would be 2x the input
-    and would raise the lifetime peak that both benchmarks start from).
+    ``make_problem`` draws the input step by step into float32, so setup never
+    holds a full-size float64 temporary (2x the input, which would raise the
+    lifetime peak that both benchmarks start from).
     """
     require_backend(backend)
     require_seed_cap(backend, seq_len, batch)
     set_threads(threads)
-    _, w, h0, c0 = make_problem(cell, 1, batch, hidden, seed=0)
-    rng = np.random.default_rng(1)
-    x = np.empty((seq_len, batch, hidden), dtype=np.float32)
-    for t in range(seq_len):
-        x[t] = rng.standard_normal((batch, hidden), dtype=np.float32)
+    x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden, seed=0)
     bench.run = make_runner(backend, cell, w)
     bench.run(x[:2].copy(), h0, c0)
     bench.args = (x, h0, c0)

@@ -11,9 +11,9 @@ H=512, B=16, T from 16 to 8192, all cores. B, H and the thread count are
 parameters with one value each, so the results say what they measured.
 """
 import lstm_numba as ln
+from lstm_numba.measure import sgemm_gflops
 
-from .common import (SUITE_THREADS, Problem, Timing, best_time, flops, pick, sgemm_gflops,
-                     suite_backends)
+from .common import SUITE_THREADS, Problem, Timing, best_time, flops, pick, suite_backends
 
 BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
 HIDDEN = pick(fast=256, full=512, smoke=16)

@@ -1,5 +1,10 @@
 """Shared pieces of the asv suite and the benchmark scripts.
 
+Measuring itself is the harness's (:mod:`lstm_numba.measure`): the problem
+recipe, the timing function and the sgemm yardstick are imported from there,
+never rewritten here. What is asv-specific lives here: the profile, the
+parameter grids' helpers, the per-process problem cache, the skips.
+
 The profile is read in one place: ``LSTM_NUMBA_PROFILE=fast`` (the default,
 the whole suite in about 15 minutes on a 2-core machine), ``full``
 (DeepBench-sized problems, long sequences) or ``smoke`` (tests only).
@@ -7,11 +12,14 @@ the whole suite in about 15 minutes on a 2-core machine), ``full``
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 import lstm_numba as ln
+from lstm_numba.measure import measure
+# Re-exported for the files that still import them from here (bench_gpu, gpu_check);
+# new code imports them from lstm_numba.measure.
+from lstm_numba.measure import make_problem, sgemm_gflops  # noqa: F401
 
 PROFILE_ENV = "LSTM_NUMBA_PROFILE"
 # "smoke" is not a user profile: the tests and the committed report fixture
@@ -29,17 +37,6 @@ def profile() -> str:
 
 def is_full() -> bool:
     return profile() == "full"
-
-
-def make_problem(cell, seq_len, batch, hidden, input_size=None, dtype=np.float32, seed=0):
-    """Seeded ``(x (T,B,I), Weights, h0 (B,H), c0 (B,H) or None)``; I defaults to H."""
-    input_size = hidden if input_size is None else input_size
-    w = ln.init_weights(cell, input_size, hidden, dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((seq_len, batch, input_size)).astype(dtype)
-    h0 = (0.1 * rng.standard_normal((batch, hidden))).astype(dtype)
-    c0 = (0.1 * rng.standard_normal((batch, hidden))).astype(dtype) if cell == "lstm" else None
-    return x, w, h0, c0
 
 
 def require_backend(name: str) -> None:
@@ -126,68 +123,23 @@ def set_threads(n: int) -> int:
 
 
 def make_runner(backend: str, cell: str, weights):
-    """A ``run(x, h0, c0) -> (outputs, h, c)`` callable with set-up done once.
-
-    Uses the registry's ``Backend.runner`` (torch module built once); older
-    trees without it fall back to :func:`lstm_numba.forward` (and to
-    ``peers.TorchRunner`` for torch, so module construction stays untimed).
-    """
+    """A ``run(x, h0, c0) -> (outputs, h, c)`` callable with set-up done once
+    (the registry's ``Backend.runner``: torch module built once, weights uploaded once)."""
     from lstm_numba.backends import get
 
-    entry = get(backend)
-    if hasattr(entry, "runner"):
-        return entry.runner(cell, weights)
-    if backend in ("torch", "torch-cuda"):
-        from lstm_numba.peers import TorchRunner
-
-        tr = TorchRunner(cell, weights, "cuda" if backend == "torch-cuda" else "cpu")
-        return lambda x, h0=None, c0=None: tr(x, h0, c0)
-    return lambda x, h0=None, c0=None: tuple(ln.forward(cell, x, weights, h0, c0, backend=backend))
-
-
-_SGEMM: dict = {}
-
-
-def sgemm_gflops() -> float:
-    """The machine's single-precision GEMM rate (GFLOP/s), this process, now.
-
-    Best of 5 ``numpy.matmul`` of two 1024x1024 float32 matrices at the
-    thread count currently set (cached per process and thread count), the
-    yardstick of every efficiency figure (DESIGN.md, "Measuring honestly").
-    """
-    n = ln.get_num_threads()
-    if n not in _SGEMM:
-        rng = np.random.default_rng(1234)
-        a = rng.standard_normal((1024, 1024), dtype=np.float32)
-        b = rng.standard_normal((1024, 1024), dtype=np.float32)
-        c = np.empty((1024, 1024), dtype=np.float32)
-        np.matmul(a, b, out=c)  # warm the BLAS pool
-        best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(5))
-        _SGEMM[n] = 2.0 * 1024 ** 3 / best / 1e9
-    return _SGEMM[n]
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    return get(backend).runner(cell, weights)
 
 
 def best_time(fn, budget: float | None = None, min_calls: int = 3) -> float:
-    """Best (minimum) wall time of ``fn()`` over at least ``min_calls`` calls.
+    """Seconds of ``fn()``: the harness's ``measure``, minimum of >= ``min_calls`` calls.
 
-    Used by the ``track_`` rate benchmarks, which time inside the process
-    that also measured the sgemm rate; asv's own ``time_`` benchmarks report
-    the median of their samples.
+    For the ``track_`` rate benchmarks, which time inside the process that also
+    measured the sgemm rate (``setup`` has warmed up, so no warm-up call here);
+    asv's own ``time_`` benchmarks report the median of their samples.
     """
     budget = pick(fast=0.3, full=3.0, smoke=0.0) if budget is None else budget
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_calls or time.perf_counter() - start < budget:
-        times.append(_timed(fn))
-        if len(times) >= 100:
-            break
-    return min(times)
+    return measure(fn, stat="min", warmup=0, min_calls=min_calls, max_calls=100,
+                   budget_s=budget).value
 
 
 class Problem:

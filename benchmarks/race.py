@@ -6,11 +6,15 @@ inference) as a table: milliseconds of ``numba``, ``numba-parallel`` and
 ``ln.flops``) and the fraction of the same process's sgemm rate (NumPy
 1024^3 matmul, measured at the same thread count just before the grid).
 
-Honesty rules kept here: every backend runs in this one process on the same
-inputs; compile happens in a warm-up call before any timing; thread pools
-(BLAS, Numba, PyTorch) are set together with ``ln.set_num_threads``; calls of
-the three backends are interleaved, repeated, and the minimum is reported
-(the machine is shared and noisy: the minimum is the least disturbed run).
+Honesty rules kept here: every figure comes from the harness
+(:mod:`lstm_numba.measure`): one seeded problem (``make_problem``), one
+timing function (``measure_interleaved``), one sgemm yardstick. Every
+backend runs in this one process on the same inputs; compile happens in a
+warm-up call before any timing; thread pools (BLAS, Numba, PyTorch) are set
+together with ``ln.set_num_threads``; calls of the three backends are
+interleaved, repeated, and the minimum is reported (the machine is shared
+and noisy: the minimum is the least disturbed run); the ``calls`` column
+says over how many interleaved calls.
 
 Examples
 --------
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,63 +33,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lstm_numba as ln  # noqa: E402
-from lstm_numba.backends import get  # noqa: E402
+from lstm_numba.backends import REGISTRY, get  # noqa: E402
+from lstm_numba.measure import make_problem, measure, measure_interleaved, sgemm_gflops  # noqa: E402,E501
 
-NUMBA = ("numba", "numba-parallel")
+#: The project's CPU backends and the peer they race (registry order).
+NUMBA = tuple(n for n, b in REGISTRY.items() if b.device == "cpu" and b.kind == "project")
+PEERS = tuple(n for n, b in REGISTRY.items() if b.device == "cpu" and b.kind == "peer")
+CONTENDERS = (*NUMBA, *PEERS)
 TARGET = {"lstm": 1.0, "gru": 0.67, "rnn": 0.67}   # issue 4: max time ratio
 EFFICIENCY_TARGET = 0.90                             # B >= 16 and H >= 256
 
 
-def sgemm_gflops(n: int = 1024, repeat: int = 7) -> float:
-    """Best-of-``repeat`` GFLOP/s of a float32 n^3 NumPy matmul."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    b = a.T.copy()
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeat))
-    return 2 * n ** 3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def make_problem(cell, seq_len, batch, hidden, seed=0):
-    """Same recipe as benchmarks/common.make_problem (float32, I = H)."""
-    w = ln.init_weights(cell, hidden, hidden, dtype=np.float32, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((seq_len, batch, hidden)).astype(np.float32)
-    h0 = (0.1 * rng.standard_normal((batch, hidden))).astype(np.float32)
-    c0 = (0.1 * rng.standard_normal((batch, hidden))).astype(np.float32) if cell == "lstm" else None
-    return x, w, h0, c0
-
-
 def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30, settle_s=0.0):
-    """Seconds (min over interleaved repeats) per backend for one grid cell.
+    """Interleaved :class:`~lstm_numba.measure.Measurement` (min) per backend, one grid cell.
 
-    ``settle_s``: pause before each timed call. Numba's and PyTorch's OpenMP
-    pools each spin-wait a few milliseconds after a parallel region; without
-    a pause, the pool of the backend that ran last steals cores from the
-    next one (both sides lose, whichever runs second loses most).
+    Two warm-up rounds (JIT compile, torch's first call; the second sizes the
+    number of rounds), then ``min_rep`` to ``max_rep`` rounds within
+    ``budget_s``. ``settle_s``: pause before each timed call. Numba's and
+    PyTorch's OpenMP pools each spin-wait a few milliseconds after a parallel
+    region; without a pause, the pool of the backend that ran last steals
+    cores from the next one (both sides lose, whichever runs second loses most).
     """
     x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
-    names = [*NUMBA, "torch"]
-    runners = {n: get(n).runner(cell, w) for n in names}
-    first = {}
-    for n, run in runners.items():       # warm-up: JIT compile, torch's first call
-        run(x, h0, c0)
-        if settle_s:
-            time.sleep(settle_s)
-        first[n] = _timed(lambda: run(x, h0, c0))
-    rep = int(min(max_rep, max(min_rep, budget_s / max(sum(first.values()), 1e-9))))
-    times = {n: [first[n]] for n in names}
-    for _ in range(rep):
-        for n, run in runners.items():
-            if settle_s:
-                time.sleep(settle_s)
-            times[n].append(_timed(lambda: run(x, h0, c0)))
-    return {n: min(v) for n, v in times.items()}, rep + 1
+    runners = {n: get(n).runner(cell, w) for n in CONTENDERS}
+    return measure_interleaved({n: (lambda run=run: run(x, h0, c0)) for n, run in runners.items()},
+                               stat="min", warmup=2, min_calls=min_rep, max_calls=max_rep,
+                               budget_s=budget_s, settle_s=settle_s)
 
 
 def breakdown(cell, hidden, batch, seq_len, repeat=5):
@@ -132,8 +104,9 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
         "recurrent product": lambda: rec_loop(h0, pk.whh, pk.zb, hp, seq_len),
     }
     for f in parts.values():
-        f()
-    best = {k: min(_timed(f) for _ in range(repeat)) for k, f in parts.items()}
+        f()                       # compile / warm up, untimed
+    best = {k: measure(f, stat="min", warmup=0, min_calls=repeat, max_calls=repeat,
+                       budget_s=0.0).value for k, f in parts.items()}
     us = {k: v / seq_len * 1e6 for k, v in best.items()}
     us["gate pass + rest"] = us["total"] - us["input projection"] - us["recurrent product"]
     g = ln.cells.spec(cell).n_gates
@@ -142,9 +115,86 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
     return us, rec_flops / t_rec / 1e9, w.w_hh.nbytes / t_rec / 1e9
 
 
-def main(argv=None) -> int:
+def _machine() -> str:
+    """Versions and the CPU, for every table's header (a record names its machine)."""
+    import numba
+    import torch
+
+    try:
+        from lstm_numba.machine import describe_cpu
+
+        cpu = describe_cpu()
+    except Exception as e:      # naming the CPU must never cost the race
+        cpu = f"CPU unknown ({e})"
+    return (f"numba {numba.__version__}, torch {torch.__version__}, numpy {np.__version__}; "
+            f"cpu: {cpu}")
+
+
+def grid(args):
+    """(cell, H, B, T) in table order."""
+    for cell in args.cells:
+        for hid in args.hidden:
+            for b in args.batch:
+                for t in args.seq:
+                    yield cell, hid, b, t
+
+
+def run_breakdown(args) -> int:
+    """``--breakdown``: where the serial numba kernel's time goes, per step."""
+    ln.set_num_threads(1)
+    print(f"# numba kernel, 1 thread, microseconds per step (min of 5 calls); sgemm "
+          f"1024^3 = {sgemm_gflops():.0f} GFLOP/s; {_machine()}\n")
+    print("| cell | H | B | T | total | input projection | recurrent product | "
+          "gate pass + rest | recurrent GF/s | w_hh GB/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for cell, hid, b, t in grid(args):
+        us, gf, gbs = breakdown(cell, hid, b, t)
+        print(f"| {cell} | {hid} | {b} | {t} | {us['total']:.1f} | "
+              f"{us['input projection']:.1f} | {us['recurrent product']:.1f} | "
+              f"{us['gate pass + rest']:.1f} | {gf:.0f} | {gbs:.0f} |", flush=True)
+    return 0
+
+
+def race_row(cell, hid, b, t, gemm, args, nt) -> str:
+    """One table row: time each contender on (cell, H, B, T), compare with the targets."""
+    res = race_cell(cell, hid, b, t, budget_s=args.budget,
+                    settle_s=args.settle if nt > 1 else 0.0)
+    best = {n: m.value for n, m in res.items()}
+    fl = ln.flops(cell, t, b, hid, hid)
+    nb = min(best[n] for n in NUMBA)
+    peer = best[PEERS[0]]
+    ratio = nb / peer
+    eff = fl / nb / 1e9 / gemm
+    ok = ratio <= TARGET[cell]
+    note = f"<= {TARGET[cell]:.2f}"
+    if b >= 16 and hid >= 256:
+        ok = ok and eff >= EFFICIENCY_TARGET
+        note += f", >= {EFFICIENCY_TARGET:.0%} sgemm"
+    ms = " | ".join(f"{best[n] * 1e3:.2f}" for n in CONTENDERS)
+    return (f"| {cell} | {hid} | {b} | {t} | {ms} | {ratio:.2f} | {fl / nb / 1e9:.0f} | "
+            f"{fl / peer / 1e9:.0f} | {eff:.0%} | {note} | {'yes' if ok else 'NO'} | "
+            f"{min(m.n for m in res.values())} |")
+
+
+def run_race(args) -> int:
+    """The race of record: a table per thread count."""
+    print(f"# lstm-numba race: {_machine()}; float32 inference, I = H; times are the "
+          "min of N interleaved calls per backend (N: the calls column), compile excluded")
+    for nt in args.threads:
+        ln.set_num_threads(nt)
+        gemm = sgemm_gflops()
+        print(f"\n## {nt} thread(s): same-process sgemm 1024^3 = {gemm:.0f} GFLOP/s\n")
+        print("| cell | H | B | T | " + " | ".join(f"{n} ms" for n in CONTENDERS)
+              + f" | ratio | numba GF/s | {PEERS[0]} GF/s | numba/sgemm | target | met | calls |")
+        print("|---" * (11 + len(CONTENDERS)) + "|")
+        for cell, hid, b, t in grid(args):
+            print(race_row(cell, hid, b, t, gemm, args, nt), flush=True)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=ln.CELLS)
+    ap.add_argument("--cells", nargs="+", default=list(ln.CELLS), choices=ln.CELLS)
     ap.add_argument("--hidden", nargs="+", type=int, default=[128, 256, 512])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
     ap.add_argument("--seq", nargs="+", type=int, default=[128, 1024])
@@ -158,65 +208,24 @@ def main(argv=None) -> int:
     ap.add_argument("--settle", type=float, default=0.03,
                     help="seconds of pause before each timed call at > 1 thread, so "
                          "the other backend's spinning OpenMP pool goes idle (default 0.03)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def mode(args):
+    """The function that runs what ``args`` asks for (one per mode)."""
+    return run_breakdown if args.breakdown else run_race
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     if args.quick:
         args.hidden, args.batch, args.seq = [256], [1, 64], [128]
-    for n in (*NUMBA, "torch"):
+    for n in CONTENDERS:
         reason = get(n).unavailable()
         if reason:
             print(f"cannot race: {n}: {reason}", file=sys.stderr)
             return 2
-    import numba
-    import torch
-
-    if args.breakdown:
-        ln.set_num_threads(1)
-        print(f"# numba kernel, 1 thread, microseconds per step (min of 5); sgemm "
-              f"1024^3 = {sgemm_gflops():.0f} GFLOP/s\n")
-        print("| cell | H | B | T | total | input projection | recurrent product | "
-              "gate pass + rest | recurrent GF/s | w_hh GB/s |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        for cell in args.cells:
-            for hid in args.hidden:
-                for b in args.batch:
-                    for t in args.seq:
-                        us, gf, gbs = breakdown(cell, hid, b, t)
-                        print(f"| {cell} | {hid} | {b} | {t} | {us['total']:.1f} | "
-                              f"{us['input projection']:.1f} | {us['recurrent product']:.1f} | "
-                              f"{us['gate pass + rest']:.1f} | {gf:.0f} | {gbs:.0f} |", flush=True)
-        return 0
-
-    print(f"# lstm-numba race: numba {numba.__version__}, torch {torch.__version__}, "
-          f"numpy {np.__version__}; float32 inference, I = H; times are the minimum "
-          "of interleaved repeats, compile excluded")
-    for nt in args.threads:
-        ln.set_num_threads(nt)
-        gemm = sgemm_gflops()
-        print(f"\n## {nt} thread(s): same-process sgemm 1024^3 = {gemm:.0f} GFLOP/s\n")
-        print("| cell | H | B | T | numba ms | numba-par ms | torch ms | ratio | "
-              "numba GF/s | torch GF/s | numba/sgemm | target | met |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for cell in args.cells:
-            for hid in args.hidden:
-                for b in args.batch:
-                    for t in args.seq:
-                        best, _ = race_cell(cell, hid, b, t, budget_s=args.budget,
-                                            settle_s=args.settle if nt > 1 else 0.0)
-                        fl = ln.flops(cell, t, b, hid, hid)
-                        nb = min(best[n] for n in NUMBA)
-                        ratio = nb / best["torch"]
-                        eff = fl / nb / 1e9 / gemm
-                        ok = ratio <= TARGET[cell]
-                        note = f"<= {TARGET[cell]:.2f}"
-                        if b >= 16 and hid >= 256:
-                            ok = ok and eff >= EFFICIENCY_TARGET
-                            note += f", >= {EFFICIENCY_TARGET:.0%} sgemm"
-                        print(f"| {cell} | {hid} | {b} | {t} | {best['numba'] * 1e3:.2f} | "
-                              f"{best['numba-parallel'] * 1e3:.2f} | {best['torch'] * 1e3:.2f} | "
-                              f"{ratio:.2f} | {fl / nb / 1e9:.0f} | "
-                              f"{fl / best['torch'] / 1e9:.0f} | "
-                              f"{eff:.0%} | {note} | {'yes' if ok else 'NO'} |", flush=True)
-    return 0
+    return mode(args)(args)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ def test_make_problem_recipe():
     rng = np.random.default_rng(6)
     np.testing.assert_array_equal(p.x, rng.standard_normal((50, 8, 16)).astype(np.float32))
     assert 0.05 < p.h0.std() < 0.2 and 0.05 < p.c0.std() < 0.2         # 0.1 N(0, 1)
+    h0 = (0.1 * rng.standard_normal((8, 16))).astype(np.float32)
+    np.testing.assert_array_equal(p.h0, h0)
     p64 = M.make_problem("lstm", 50, 8, 16, dtype=np.float64, seed=5)
     np.testing.assert_array_equal(p64.x.astype(np.float32), p.x)
 
