@@ -8,6 +8,7 @@ import numpy as np
 # Not ``from . import backends``: the package re-exports the function
 # ``backends()`` under that name, shadowing the module.
 from .backends import get as get_backend
+from .cells import PARALLEL_CELLS
 from .validation import prepare
 
 
@@ -30,7 +31,10 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba", train=False,
 
     Parameters
     ----------
-    cell : {"rnn", "lstm", "gru"}
+    cell : {"rnn", "lstm", "gru"} or one of :data:`lstm_numba.PARALLEL_CELLS`
+        ("mingru", "minlstm", "attention": weights ``Weights(w_ih, None,
+        b_ih, None)``, no c0, no h0 for attention, inference only; see
+        :mod:`lstm_numba.parallel_cells`).
     x : ndarray, shape (T, B, I)
         Time-major input, float32 or float64 (the weights' dtype). A
         non-contiguous array is copied, never misread.
@@ -65,6 +69,9 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba", train=False,
     BackendUnavailable
         The backend cannot run here (no GPU, torch not installed).
     """
+    if train and cell in PARALLEL_CELLS:
+        from .parallel_cells import reject_training
+        reject_training(cell)
     if train:
         from .training import forward_train
         return forward_train(cell, x, weights, h0, c0, backend, checkpoint)
@@ -73,6 +80,9 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba", train=False,
                          "the training forward keeps for the backward)")
     entry = get_backend(backend)          # unknown name: ValueError first
     p = prepare(cell, x, weights, h0, c0)   # then the arguments, before any import
+    if not p.spec.recurrent_weights:      # minGRU, minLSTM, attention
+        from .parallel_cells import load
+        return ForwardResult(*load(entry.name, p.spec.name)(p))
     fn = entry.load()
     outputs, h, c = fn(p)
     return ForwardResult(outputs, h, c)

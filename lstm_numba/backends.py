@@ -68,8 +68,12 @@ class Backend:
         ``make_runner(name, cell, weights)``, so a timing loop measures the
         forward pass only. Arguments are validated on every call.
         """
+        from .cells import spec
         from .validation import check_weights, prepare
 
+        if not spec(cell).recurrent_weights:     # minGRU, minLSTM, attention
+            from .parallel_cells import runner
+            return runner(self.name, cell, weights)
         fn = self.load()
         weights = check_weights(cell, weights)
         make = getattr(self._module(), "make_runner", None)

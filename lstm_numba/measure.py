@@ -91,6 +91,8 @@ def make_problem(cell, seq_len, batch, hidden, input_size=None, dtype=np.float32
     for t in range(seq_len):
         x[t] = rng.standard_normal((batch, input_size))
     h0 = (0.1 * rng.standard_normal((batch, hidden))).astype(dtype)
+    if s.name == "attention":       # no initial state (h0 must be None)
+        h0 = None
     c0 = ((0.1 * rng.standard_normal((batch, hidden))).astype(dtype)
           if s.has_cell_state else None)
     return Problem(x, w, h0, c0)

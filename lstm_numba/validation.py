@@ -56,6 +56,9 @@ class Prepared(NamedTuple):
 def check_weights(cell: str, weights) -> Weights:
     """Check a :class:`Weights` (or 4-tuple) against ``cell``'s layout."""
     s = spec(cell)
+    if not s.recurrent_weights:     # minGRU, minLSTM, attention: w_hh, b_hh None
+        from .parallel_cells import check_weights as check_input_only
+        return check_input_only(cell, weights)
     if not isinstance(weights, tuple) or len(weights) != 4:
         raise TypeError("weights must be lstm_numba.Weights(w_ih, w_hh, b_ih, b_hh); "
                         f"got {type(weights).__name__}")
@@ -90,6 +93,9 @@ def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
     with zeros when not given. Raises ValueError/TypeError naming the argument.
     """
     s = spec(cell)
+    if not s.recurrent_weights:     # their own rules for h0, c0 (parallel_cells.py)
+        from .parallel_cells import prepare as prepare_parallel
+        return prepare_parallel(cell, x, weights, h0, c0)
     w = check_weights(cell, weights)
     x = _array("x", x, 3, "(T, B, I)")
     t, b, i = x.shape
