@@ -182,3 +182,33 @@ def test_pkgutil_agrees_on_the_top_level_modules():
     """The ast walk sees every module pkgutil does (no file left out)."""
     names = {f"{PKG}.{m.name}" for m in pkgutil.iter_modules(lstm_numba.__path__)}
     assert names <= set(_modules())
+
+
+#: Calls that numba compiles through scipy's BLAS wrappers (scipy is not a dependency).
+_NEEDS_SCIPY = {"dot", "matmul", "vdot", "inner", "outer", "linalg", "kron", "tensordot",
+                "einsum"}
+
+
+def _jit_decorated(fn) -> bool:
+    for d in fn.decorator_list:
+        d = d.func if isinstance(d, ast.Call) else d
+        name = d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", "")
+        if "jit" in name:
+            return True
+    return False
+
+
+def test_no_compiled_code_needs_scipy():
+    """No @njit (or @cuda.jit) function multiplies through np.dot, @ or np.linalg:
+    numba lowers those through scipy, which the package no longer depends on."""
+    bad, seen = [], 0
+    for name, path in _modules().items():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, ast.FunctionDef) and _jit_decorated(fn):
+                seen += 1
+                for n in ast.walk(fn):
+                    if (isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult)) or (
+                            isinstance(n, ast.Attribute) and n.attr in _NEEDS_SCIPY):
+                        bad.append(f"{name}.{fn.name} line {n.lineno}")
+    assert seen >= 10           # the scan does see the kernels
+    assert not bad, bad
