@@ -1,0 +1,460 @@
+"""Numba kernels of the training backends (see :mod:`lstm_numba.cpu_train`).
+
+Three kinds of kernel:
+
+* the forward that keeps a tape (:func:`fwd_range`): the inference kernel's
+  loop (:mod:`lstm_numba.cpu`: hoisted or fused input projection, the same
+  micro-kernel, the same gate arithmetic, so the outputs are the same), with
+  gate passes that also store what the backward needs;
+* the recurrence of the backward (:func:`bwd_range`): per step a fused
+  elementwise pass per batch row and one product ``dh_prev = dG_t @ W_hh``;
+* the batched products after each block of steps (:func:`batched`):
+  ``dW += dG^T [X | H_prev]`` by a register-tiled outer-product kernel
+  (:func:`dw_acc`, compiled with SLP on like :mod:`lstm_numba._gemm`),
+  bias sums, and ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
+
+Gate rows hold G*H values padded to a whole number of panels (the
+micro-kernel writes whole panels); the padding of every dG row is zero.
+Kernels do no bounds checks: :mod:`lstm_numba.cpu_train` sizes every array.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
+
+from ._activations import FASTMATH_GATES, sigmoid, tanh
+from ._gemm import FASTMATH_GEMM, JIT, gemm_rows, gemm_rows2
+
+_KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
+_KERNEL_PAR = dict(_KERNEL, parallel=True)
+
+#: Batch rows (per thread) from which the LSTM forward fuses both products
+#: of a step (as lstm_numba.cpu.FUSE_MIN_ROWS, so the outputs match).
+FUSE_MIN_ROWS = 8
+
+
+# ------------------------------------------ local copies of _gemm's helpers
+# (private there; copied so that the tuning of _gemm.py cannot break them)
+
+def _nc(a):  # pragma: no cover - replaced by the overload in @njit code
+    return 64 if a.dtype == np.float32 else 32
+
+
+@overload(_nc, inline="always")
+def _ov_nc(a):
+    w = 64 if a.dtype == types.float32 else 32
+    return lambda a: w
+
+
+@intrinsic
+def _stack(typingctx, n, like):
+    """A 1-D C array of literal length ``n`` (dtype of array ``like``) on the stack."""
+    if not isinstance(n, types.IntegerLiteral):
+        return None
+    nval = n.literal_value
+    ety = like.dtype
+    arrty = types.Array(ety, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        lty = context.get_data_type(ety)
+        ptr = cgutils.alloca_once(builder, lty, size=nval)
+        ary = make_array(arrty)(context, builder)
+        intp = context.get_value_type(types.intp)
+        size = context.get_abi_sizeof(lty)
+        populate_array(ary, data=ptr, shape=[intp(nval)], strides=[intp(size)],
+                       itemsize=intp(size), meminfo=None)
+        return ary._getvalue()
+
+    return arrty(n, like), codegen
+
+
+# ------------------------------------------------------------------ packing
+
+@njit(**JIT)
+def pack_plain(w, wp):
+    """wp[p, k, c] = w[k, p*NC + c]: ``w (K, N)`` itself (not transposed) in panels.
+
+    Zero past N and for k >= K (``wp`` may have more rows than ``w``: the
+    padded gate width of the dG rows it multiplies).
+    """
+    k_len, n_len = w.shape
+    npan, kp, nc = wp.shape
+    for p in range(npan):
+        nv = min(nc, n_len - p * nc)
+        for k in range(k_len):
+            for c in range(nv):
+                wp[p, k, c] = w[k, p * nc + c]
+            for c in range(nv, nc):
+                wp[p, k, c] = 0.0
+        for k in range(k_len, kp):
+            for c in range(nc):
+                wp[p, k, c] = 0.0
+
+
+# ---------------------------------------------------- dW = dG^T @ B, batched
+
+@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+def _tn_tile4(a, ra0, m, b, rb0, k_len, out, n0):
+    """out[m:m+4, n0:n0+NC] += a[ra0:ra0+k, m:m+4]^T @ b[rb0:rb0+k, n0:n0+NC].
+
+    The same 4 x NC register tile as _gemm's _tile4: per k, 4 broadcasts of
+    a's row (4 adjacent values), NC values of b's row, 16 FMAs. Neither
+    operand needs packing: both are read along their rows.
+    """
+    nc = _nc(out)
+    acc = _stack(256, out)
+    for c in range(nc):
+        acc[c] = out[m, n0 + c]
+        acc[64 + c] = out[m + 1, n0 + c]
+        acc[128 + c] = out[m + 2, n0 + c]
+        acc[192 + c] = out[m + 3, n0 + c]
+    for k in range(k_len):
+        a0 = a[ra0 + k, m]
+        a1 = a[ra0 + k, m + 1]
+        a2 = a[ra0 + k, m + 2]
+        a3 = a[ra0 + k, m + 3]
+        for c in range(nc):
+            w = b[rb0 + k, n0 + c]
+            acc[c] += a0 * w
+            acc[64 + c] += a1 * w
+            acc[128 + c] += a2 * w
+            acc[192 + c] += a3 * w
+    for c in range(nc):
+        out[m, n0 + c] = acc[c]
+        out[m + 1, n0 + c] = acc[64 + c]
+        out[m + 2, n0 + c] = acc[128 + c]
+        out[m + 3, n0 + c] = acc[192 + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, **JIT)
+def _tn_tail(a, ra0, m0, m1, b, rb0, k_len, out, n0, nv):
+    """The last, partial panel (nv < NC columns of b): a plain loop, rare sizes only."""
+    for m in range(m0, m1):
+        for k in range(k_len):
+            am = a[ra0 + k, m]
+            for c in range(nv):
+                out[m, n0 + c] += am * b[rb0 + k, n0 + c]
+
+
+@njit(fastmath=FASTMATH_GEMM, **JIT)
+def dw_acc(a, ra0, b, rb0, k_len, out, g0, g1):
+    """``out[m, :N] += sum_k a[ra0+k, m] * b[rb0+k, :N]`` for m in [16*g0, 16*g1).
+
+    a : (R, M) dG rows (M a multiple of 16); b : (R', N) X or H_prev rows;
+    out : (M, >= ceil(N/NC)*NC). Groups of 16 columns of ``a`` (one cache
+    line of float32) outermost, so each line of ``a`` is fetched once while
+    the ``k_len`` rows of ``b`` stay in L2 across the groups.
+    """
+    n_len = b.shape[1]
+    nc = _nc(out)
+    npan = (n_len + nc - 1) // nc
+    for g in range(g0, g1):
+        m0 = 16 * g
+        for p in range(npan):
+            n0 = p * nc
+            if n0 + nc <= n_len:
+                for q in range(4):
+                    _tn_tile4(a, ra0, m0 + 4 * q, b, rb0, k_len, out, n0)
+            else:
+                _tn_tail(a, ra0, m0, m0 + 16, b, rb0, k_len, out, n0, n_len - n0)
+
+
+@njit(**_KERNEL)
+def _colsum(a, r0, r1, out, j0, j1):
+    for r in range(r0, r1):
+        for j in range(j0, j1):
+            out[j] += a[r, j]
+
+
+# -------------------------------------------------------- forward gate rows
+# Same arithmetic as lstm_numba.cpu's rows, plus the stores of the tape.
+
+@njit(**_KERNEL)
+def _lstm_fwd_row(g, hg, cprev, cnew, out, hid):
+    """Hoisted path: g holds x W_ih^T + b, hg h W_hh^T; g becomes (i, f, g, o)."""
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(np.uint64(0), h1):
+        gi = sigmoid(g[j] + hg[j])
+        gf = sigmoid(g[h1 + j] + hg[h1 + j])
+        gg = tanh(g[h2 + j] + hg[h2 + j])
+        go = sigmoid(g[h3 + j] + hg[h3 + j])
+        cc = gf * cprev[j] + gi * gg
+        g[j] = gi
+        g[h1 + j] = gf
+        g[h2 + j] = gg
+        g[h3 + j] = go
+        cnew[j] = cc
+        out[j] = go * tanh(cc)
+
+
+@njit(**_KERNEL)
+def _lstm_fwd_row1(g, cprev, cnew, out, hid):
+    """Fused path: g holds both products and the biases already."""
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(np.uint64(0), h1):
+        gi = sigmoid(g[j])
+        gf = sigmoid(g[h1 + j])
+        gg = tanh(g[h2 + j])
+        go = sigmoid(g[h3 + j])
+        cc = gf * cprev[j] + gi * gg
+        g[j] = gi
+        g[h1 + j] = gf
+        g[h2 + j] = gg
+        g[h3 + j] = go
+        cnew[j] = cc
+        out[j] = go * tanh(cc)
+
+
+@njit(**_KERNEL)
+def _rnn_fwd_row(g, hg, out, hid):
+    for j in range(np.uint64(0), np.uint64(hid)):
+        out[j] = tanh(g[j] + hg[j])
+
+
+@njit(**_KERNEL)
+def _rnn_fwd_row1(g, out, hid):
+    for j in range(np.uint64(0), np.uint64(hid)):
+        out[j] = tanh(g[j])
+
+
+@njit(**_KERNEL)
+def _gru_fwd_row(g, hg, b_hn, hprev, hn, out, hid):
+    """g holds x W_ih^T + b (b_hr, b_hz folded in); g becomes (r, z, n), hn W_hn h + b_hn."""
+    one = out.dtype.type(1.0)
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    for j in range(np.uint64(0), h1):
+        r = sigmoid(g[j] + hg[j])
+        z = sigmoid(g[h1 + j] + hg[h1 + j])
+        hh = hg[h2 + j] + b_hn[j]
+        n = tanh(g[h2 + j] + r * hh)
+        g[j] = r
+        g[h1 + j] = z
+        g[h2 + j] = n
+        hn[j] = hh
+        out[j] = (one - z) * n + z * hprev[j]
+
+
+# ------------------------------------------------------------ the forward
+
+@njit(**_KERNEL)
+def fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, CK, kck,
+              pc, b0, b1, hp):
+    """Forward of batch rows [b0, b1) over all steps of ``x2``, keeping the tape.
+
+    cell 0 rnn (nothing stored: the outputs are its tape), 1 lstm, 2 gru. x2 (T*B, I), out2 (T*B, H). Gate rows of step t go
+    to G (and HN, GRU) at row (t % tg)*B + b, tg = G rows / B: tg = T keeps
+    every step, tg = pc (steps per projection chunk) only the current chunk.
+    LSTM c_t goes to CS row ((t+1) % tcs)*B + b, tcs = T+1 (every step; row
+    b holds c0) or 2 (the last two); when kck > 0, c_t is also copied to
+    CK row ((t+1)/kck - 1)*B + b at the end of every kck-step segment.
+    """
+    nb = b1 - b0
+    t_len = x2.shape[0] // batch
+    tg = G.shape[0] // batch
+    tcs = CS.shape[0] // batch
+    npi = wih.shape[0]
+    npan = whh.shape[0]
+    hid = out2.shape[1]
+    if cell == 1:
+        for i in range(nb):
+            for j in range(hid):
+                CS[b0 + i, j] = c0[b0 + i, j]
+    fused = cell != 2 and nb >= FUSE_MIN_ROWS
+    for t0 in range(0, t_len, pc):
+        t1 = min(t_len, t0 + pc)
+        if not fused:       # the input projection of the chunk, into the gate rows
+            if nb == batch:
+                gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, G,
+                          (t0 % tg) * batch, 0, npi, False)
+            else:
+                for t in range(t0, t1):
+                    gemm_rows(x2, t * batch + b0, nb, wih, bx, G, (t % tg) * batch + b0,
+                              0, npi, False)
+        for t in range(t0, t1):
+            if t == 0:
+                hprev, rp0 = h0, b0
+            else:
+                hprev, rp0 = out2, (t - 1) * batch + b0
+            grow = (t % tg) * batch + b0
+            if fused:
+                gemm_rows2(x2, t * batch + b0, wih, hprev, rp0, whh, nb, bx, G, grow, 0,
+                           npan, t % 2 == 1)
+            else:
+                gemm_rows(hprev, rp0, nb, whh, zb, hp, 0, 0, npan, t % 2 == 1)
+            for i in range(nb):
+                o = t * batch + b0 + i
+                if cell == 1:
+                    cp = (t % tcs) * batch + b0 + i
+                    cn = ((t + 1) % tcs) * batch + b0 + i
+                    if fused:
+                        _lstm_fwd_row1(G[grow + i], CS[cp], CS[cn], out2[o], hid)
+                    else:
+                        _lstm_fwd_row(G[grow + i], hp[i], CS[cp], CS[cn], out2[o], hid)
+                    if kck > 0 and (t + 1) % kck == 0 and t + 1 < t_len:
+                        ck = ((t + 1) // kck - 1) * batch + b0 + i
+                        for j in range(hid):
+                            CK[ck, j] = CS[cn, j]
+                elif cell == 2:
+                    _gru_fwd_row(G[grow + i], hp[i], b_hn, hprev[rp0 + i], HN[grow + i],
+                                 out2[o], hid)
+                elif fused:
+                    _rnn_fwd_row1(G[grow + i], out2[o], hid)
+                else:
+                    _rnn_fwd_row(G[grow + i], hp[i], out2[o], hid)
+
+
+@njit(**_KERNEL_PAR)
+def fwd_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, CK, kck,
+              pc, bounds, hps):
+    """:func:`fwd_range` for each chunk [bounds[q], bounds[q+1]) of batch rows, in parallel."""
+    for q in prange(bounds.shape[0] - 1):
+        fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, CK, kck,
+                  pc, bounds[q], bounds[q + 1], hps[q])
+
+
+# ------------------------------------------------------- backward gate rows
+
+@njit(**_KERNEL)
+def _lstm_bwd_row(a, ct, cp, hp, go, dc, dg, hid):
+    """dG of one step of one row from the stored (i, f, g, o), c_t, c_{t-1}.
+
+    dh = hp + go (what step t+1 sent back + grad_outputs[t]); dc is carried
+    in place (dc_t in, dc_{t-1} out).
+    """
+    one = dg.dtype.type(1.0)
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(np.uint64(0), h1):
+        gi = a[j]
+        gf = a[h1 + j]
+        gg = a[h2 + j]
+        go_ = a[h3 + j]
+        tc = tanh(ct[j])
+        dh = hp[j] + go[j]
+        dct = dc[j] + dh * go_ * (one - tc * tc)
+        dg[j] = dct * gg * gi * (one - gi)
+        dg[h1 + j] = dct * cp[j] * gf * (one - gf)
+        dg[h2 + j] = dct * gi * (one - gg * gg)
+        dg[h3 + j] = dh * tc * go_ * (one - go_)
+        dc[j] = dct * gf
+
+
+@njit(**_KERNEL)
+def _gru_bwd_row(a, hn, hprev, hp, go, carry, dgx, dgh, hid):
+    """dG of one GRU step: dgx for the input side, dgh for the recurrent side.
+
+    The recurrent side sees r * dn in place of dn (r scales W_hn h + b_hn);
+    carry holds dh * z, the direct path to h_{t-1}, in and out.
+    """
+    one = dgx.dtype.type(1.0)
+    h1 = np.uint64(hid)
+    h2 = h1 + h1
+    for j in range(np.uint64(0), h1):
+        r = a[j]
+        z = a[h1 + j]
+        n = a[h2 + j]
+        dh = hp[j] + go[j] + carry[j]
+        dn = dh * (one - z) * (one - n * n)
+        dz = dh * (hprev[j] - n) * z * (one - z)
+        dr = dn * hn[j] * r * (one - r)
+        dgx[j] = dr
+        dgx[h1 + j] = dz
+        dgx[h2 + j] = dn
+        dgh[j] = dr
+        dgh[h1 + j] = dz
+        dgh[h2 + j] = dn * r
+        carry[j] = dh * z
+
+
+@njit(**_KERNEL)
+def _rnn_bwd_row(h, hp, go, dg, hid):
+    one = dg.dtype.type(1.0)
+    for j in range(np.uint64(0), np.uint64(hid)):
+        dh = hp[j] + go[j]
+        dg[j] = dh * (one - h[j] * h[j])
+
+
+# ----------------------------------------------------------- the backward
+
+@njit(**_KERNEL)
+def bwd_range(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, go2, whhq,
+              zbh, dGx, dGh, hp, dc, carry, b0, b1):
+    """Steps s1-1 .. s0 of the backward for batch rows [b0, b1).
+
+    Tape rows of step t: G/HN/CS row (t - tbase)*B + b (CS: c_t, with c_{t-1}
+    one block of B rows before); h_t at Hs row (t - hbase)*B + b, h_{s0-1}
+    at hfirst row b. dG of step t to dGx/dGh row (t - s0)*B + b (dGh is dGx
+    but for the GRU). hp (B, Hpad): dh from the step after, in; after step
+    s0 it holds dG_{s0} @ W_hh. dc (LSTM), carry (GRU): carried per row.
+    """
+    nb = b1 - b0
+    hid = Hs.shape[1]
+    nph = whhq.shape[0]
+    for t in range(s1 - 1, s0 - 1, -1):
+        for i in range(nb):
+            b = b0 + i
+            gr = (t - tbase) * batch + b
+            dr = (t - s0) * batch + b
+            o = t * batch + b
+            if cell == 1:
+                _lstm_bwd_row(G[gr], CS[gr + batch], CS[gr], hp[b], go2[o], dc[b], dGx[dr],
+                              hid)
+            elif cell == 2:
+                if t == s0:
+                    hprev = hfirst[b]
+                else:
+                    hprev = Hs[(t - 1 - hbase) * batch + b]
+                _gru_bwd_row(G[gr], HN[gr], hprev, hp[b], go2[o], carry[b], dGx[dr],
+                             dGh[dr], hid)
+            else:
+                _rnn_bwd_row(Hs[(t - hbase) * batch + b], hp[b], go2[o], dGx[dr], hid)
+        gemm_rows(dGh, (t - s0) * batch + b0, nb, whhq, zbh, hp, b0, 0, nph,
+                  (t_len - 1 - t) % 2 == 1)
+
+
+@njit(**_KERNEL_PAR)
+def bwd_split(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, go2, whhq,
+              zbh, dGx, dGh, hp, dc, carry, bounds):
+    """:func:`bwd_range` for each chunk of batch rows, in parallel (rows never meet)."""
+    for q in prange(bounds.shape[0] - 1):
+        bwd_range(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, go2,
+                  whhq, zbh, dGx, dGh, hp, dc, carry, bounds[q], bounds[q + 1])
+
+
+@njit(**_KERNEL_PAR)
+def batched(dGx, dGh, rows, x2, xr0, hfirst, n_first, Hs, hr0, wihq, zbi, dxp, dxr0,
+            dwih, dwhh, dbx, dbh, same, gbounds, rbounds):
+    """The products of a block of ``rows`` dG rows that wait for no step.
+
+    Worker q: dW_ih += dGx^T X and dW_hh += dGh^T H_prev for dW rows
+    [16*gbounds[q], 16*gbounds[q+1]) (H_prev: the first ``n_first`` rows
+    from hfirst, the rest from Hs at row hr0), the bias sums of those
+    columns, then dX rows [rbounds[q], rbounds[q+1]) of the block = dGx @
+    W_ih, into dxp at row dxr0. No worker writes what another reads.
+    ``same``: dGh is dGx (LSTM, RNN): one bias sum serves both.
+    """
+    npi = wihq.shape[0]
+    for q in prange(gbounds.shape[0] - 1):
+        g0 = gbounds[q]
+        g1 = gbounds[q + 1]
+        dw_acc(dGx, 0, x2, xr0, rows, dwih, g0, g1)
+        if n_first > 0:
+            dw_acc(dGh, 0, hfirst, 0, n_first, dwhh, g0, g1)
+        if rows > n_first:
+            dw_acc(dGh, n_first, Hs, hr0, rows - n_first, dwhh, g0, g1)
+        _colsum(dGx, 0, rows, dbx, 16 * g0, 16 * g1)
+        if not same:
+            _colsum(dGh, 0, rows, dbh, 16 * g0, 16 * g1)
+        r0 = rbounds[q]
+        r1 = rbounds[q + 1]
+        if r1 > r0:
+            gemm_rows(dGx, r0, r1 - r0, wihq, zbi, dxp, dxr0 + r0, 0, npi, False)
