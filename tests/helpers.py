@@ -7,6 +7,7 @@ import numpy as np
 
 import lstm_numba as ln
 from lstm_numba.backends import REGISTRY
+from lstm_numba.cells import spec
 from lstm_numba.measure import tolerance
 from lstm_numba.reference import oracle64  # noqa: F401  (the float64 oracle)
 
@@ -29,7 +30,7 @@ def make_inputs(cell, t, b, i, h, dtype, seed, with_state=True):
     if not with_state:
         return x, w, None, None
     h0 = rng.uniform(-1, 1, (b, h)).astype(dtype)
-    c0 = rng.uniform(-1, 1, (b, h)).astype(dtype) if cell == "lstm" else None
+    c0 = rng.uniform(-1, 1, (b, h)).astype(dtype) if spec(cell).has_cell_state else None
     return x, w, h0, c0
 
 
@@ -42,7 +43,7 @@ def assert_close(res, ref, dtype, cell, tol=None):
     np.testing.assert_allclose(res.outputs, ref.outputs, rtol=0, atol=tol)
     np.testing.assert_allclose(res.h, ref.h, rtol=0, atol=tol)
     np.testing.assert_array_equal(res.h, res.outputs[-1])
-    if cell == "lstm":
+    if spec(cell).has_cell_state:
         assert res.c.shape == (b, h) and res.c.dtype == dtype
         np.testing.assert_allclose(res.c, ref.c, rtol=0, atol=tol * 4)
     else:

@@ -60,3 +60,26 @@ def test_init_weights_rejects(kwargs, exc, words):
 def test_weights_astype_converts_every_array():
     w = ln.init_weights("gru", 3, 4).astype(np.float64)
     assert all(a.dtype == np.float64 for a in w)
+
+
+def test_cell_facts_are_complete_and_distinct():
+    """Every cell has a distinct kernel code, and CELL_CODES is read from the specs."""
+    from lstm_numba.cells import CELL_CODES
+
+    codes = [spec(c).code for c in SPECS]
+    assert len(set(codes)) == len(codes) and all(isinstance(k, int) for k in codes)
+    assert CELL_CODES == {c: SPECS[c].code for c in SPECS}
+    for c in ln.CELLS:
+        assert spec(c).name == c and spec(c).torch_module in ("RNN", "LSTM", "GRU")
+
+
+def test_kernels_and_peers_read_the_cell_facts():
+    """cpu.pack takes the kernel code and peers.to_torch the module from cells.py."""
+    from lstm_numba import cpu
+
+    weights = {c: ln.init_weights(c, 3, 5) for c in ln.CELLS}
+    for c, w in weights.items():
+        assert cpu.pack(c, w).cell == spec(c).code
+    torch = pytest.importorskip("torch")
+    for c, w in weights.items():
+        assert type(ln.to_torch(c, w)) is getattr(torch.nn, spec(c).torch_module)

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstm_numba as ln
+from lstm_numba.cells import spec
 from helpers import CPU_BACKENDS, assert_close, make_inputs, oracle64
 
 # (T, B, I, H): odd sizes nobody chose for speed; T=1 and B=1 edges; I != H.
@@ -37,7 +38,8 @@ def test_zero_initial_state_by_default(backend, cell, dtype):
     res = ln.forward(cell, x, w, backend=backend)
     assert_close(res, oracle64(cell, x, w), dtype, cell)
     zeros = np.zeros((3, 37), dtype)
-    again = ln.forward(cell, x, w, zeros, zeros if cell == "lstm" else None, backend=backend)
+    c_zeros = zeros if spec(cell).has_cell_state else None
+    again = ln.forward(cell, x, w, zeros, c_zeros, backend=backend)
     np.testing.assert_array_equal(res.outputs, again.outputs)
 
 
@@ -89,7 +91,7 @@ def test_nan_in_gives_nan_out_only_where_it_flows(backend, cell, dtype):
     assert np.isnan(res.h[1]).all()
     assert np.isfinite(res.outputs[:2]).all()              # not backwards
     assert np.isfinite(res.outputs[:, [0, 2]]).all()       # nor into other samples
-    if cell == "lstm":
+    if spec(cell).has_cell_state:
         assert np.isnan(res.c[1]).all() and np.isfinite(res.c[[0, 2]]).all()
 
 

@@ -55,7 +55,7 @@ CASES = [
     ("c0 to rnn", replace(args("rnn"), c0=np.zeros((B, H), np.float32)), ValueError,
      r"c0 was given, but a rnn has no cell state"),
     ("unknown cell", replace(A, cell="transformer"), ValueError,
-     r"unknown cell 'transformer'; valid cells are \('rnn', 'lstm', 'gru'\)"),
+     r"unknown cell 'transformer'; valid cells are \('rnn', 'lstm', 'gru'"),
     ("cell not str", replace(A, cell=4), TypeError, r"cell must be a str"),
     ("weights of another cell", replace(A, weights=ln.init_weights("gru", I, H)), ValueError,
      r"weights.w_hh has shape \(21, 7\); expected \(4\*H, H\)"),
