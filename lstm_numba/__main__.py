@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_numba {compare,backends,report}``."""
+"""Command line: ``python -m lstm_numba {compare,backends,report,costmodel}``."""
 from __future__ import annotations
 
 import argparse
@@ -61,16 +61,24 @@ def _report(argv) -> int:
     return main(argv)
 
 
-COMMANDS = {"compare": _compare, "backends": _list_backends, "report": _report}
+def _costmodel(argv) -> int:
+    from .costmodel import main
+
+    return main(argv)
+
+
+COMMANDS = {"compare": _compare, "backends": _list_backends, "report": _report,
+            "costmodel": _costmodel}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: python -m lstm_numba {compare,backends,report} [options]\n"
+        print("usage: python -m lstm_numba {compare,backends,report,costmodel} [options]\n"
               "  compare   time every available backend on one problem (a table)\n"
               "  backends  list the backends and why any is unavailable here\n"
-              "  report    asv results -> plots and reports/index.html",
+              "  report    asv results -> plots and reports/index.html\n"
+              "  costmodel measured peak/bandwidth/sync and the lower bound per cell",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
