@@ -26,7 +26,7 @@ from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from ._activations import FASTMATH_GATES, sigmoid, tanh
-from ._gemm import FASTMATH_GEMM, JIT, gemm_rows, gemm_rows2
+from ._gemm import FASTMATH_GEMM, JIT, full_width, gemm_rows, gemm_rows2
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -132,6 +132,7 @@ def _tn_tile4(a, ra0, m, b, rb0, k_len, out, n0):
 @njit(fastmath=FASTMATH_GEMM, **JIT)
 def _tn_tail(a, ra0, m0, m1, b, rb0, k_len, out, n0, nv):
     """The last, partial panel (nv < NC columns of b): a plain loop, rare sizes only."""
+    full_width()
     for m in range(m0, m1):
         for k in range(k_len):
             am = a[ra0 + k, m]
@@ -148,6 +149,7 @@ def dw_acc(a, ra0, b, rb0, k_len, out, g0, g1):
     line of float32) outermost, so each line of ``a`` is fetched once while
     the ``k_len`` rows of ``b`` stay in L2 across the groups.
     """
+    full_width()
     n_len = b.shape[1]
     nc = _nc(out)
     npan = (n_len + nc - 1) // nc
@@ -164,6 +166,7 @@ def dw_acc(a, ra0, b, rb0, k_len, out, g0, g1):
 
 @njit(**_KERNEL)
 def _colsum(a, r0, r1, out, j0, j1):
+    full_width()
     for r in range(r0, r1):
         for j in range(j0, j1):
             out[j] += a[r, j]
@@ -175,6 +178,7 @@ def _colsum(a, r0, r1, out, j0, j1):
 @njit(**_KERNEL)
 def _lstm_fwd_row(g, hg, cprev, cnew, out, hid):
     """Hoisted path: g holds x W_ih^T + b, hg h W_hh^T; g becomes (i, f, g, o)."""
+    full_width()
     h1 = np.uint64(hid)
     h2 = h1 + h1
     h3 = h2 + h1
@@ -195,6 +199,7 @@ def _lstm_fwd_row(g, hg, cprev, cnew, out, hid):
 @njit(**_KERNEL)
 def _lstm_fwd_row1(g, cprev, cnew, out, hid):
     """Fused path: g holds both products and the biases already."""
+    full_width()
     h1 = np.uint64(hid)
     h2 = h1 + h1
     h3 = h2 + h1
@@ -214,12 +219,14 @@ def _lstm_fwd_row1(g, cprev, cnew, out, hid):
 
 @njit(**_KERNEL)
 def _rnn_fwd_row(g, hg, out, hid):
+    full_width()
     for j in range(np.uint64(0), np.uint64(hid)):
         out[j] = tanh(g[j] + hg[j])
 
 
 @njit(**_KERNEL)
 def _rnn_fwd_row1(g, out, hid):
+    full_width()
     for j in range(np.uint64(0), np.uint64(hid)):
         out[j] = tanh(g[j])
 
@@ -227,6 +234,7 @@ def _rnn_fwd_row1(g, out, hid):
 @njit(**_KERNEL)
 def _gru_fwd_row(g, hg, b_hn, hprev, hn, out, hid):
     """g holds x W_ih^T + b (b_hr, b_hz folded in); g becomes (r, z, n), hn W_hn h + b_hn."""
+    full_width()
     one = out.dtype.type(1.0)
     h1 = np.uint64(hid)
     h2 = h1 + h1
@@ -268,16 +276,21 @@ def fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, 
             for j in range(hid):
                 CS[b0 + i, j] = c0[b0 + i, j]
     fused = cell != 2 and nb >= FUSE_MIN_ROWS
+    # Constants passed to the micro-kernels as variables, not literals: a
+    # literal argument would make Numba compile another version of them
+    # (here, without SLP). See compile_gemm.
+    zero = nb - nb
+    fwd = nb < 0
     for t0 in range(0, t_len, pc):
         t1 = min(t_len, t0 + pc)
         if not fused:       # the input projection of the chunk, into the gate rows
             if nb == batch:
                 gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, G,
-                          (t0 % tg) * batch, 0, npi, False)
+                          (t0 % tg) * batch, zero, npi, fwd)
             else:
                 for t in range(t0, t1):
                     gemm_rows(x2, t * batch + b0, nb, wih, bx, G, (t % tg) * batch + b0,
-                              0, npi, False)
+                              zero, npi, fwd)
         for t in range(t0, t1):
             if t == 0:
                 hprev, rp0 = h0, b0
@@ -285,10 +298,10 @@ def fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, 
                 hprev, rp0 = out2, (t - 1) * batch + b0
             grow = (t % tg) * batch + b0
             if fused:
-                gemm_rows2(x2, t * batch + b0, wih, hprev, rp0, whh, nb, bx, G, grow, 0,
+                gemm_rows2(x2, t * batch + b0, wih, hprev, rp0, whh, nb, bx, G, grow, zero,
                            npan, t % 2 == 1)
             else:
-                gemm_rows(hprev, rp0, nb, whh, zb, hp, 0, 0, npan, t % 2 == 1)
+                gemm_rows(hprev, rp0, nb, whh, zb, hp, zero, zero, npan, t % 2 == 1)
             for i in range(nb):
                 o = t * batch + b0 + i
                 if cell == 1:
@@ -329,6 +342,7 @@ def _lstm_bwd_row(a, ct, cp, hp, go, dc, dg, hid):
     dh = hp + go (what step t+1 sent back + grad_outputs[t]); dc is carried
     in place (dc_t in, dc_{t-1} out).
     """
+    full_width()
     one = dg.dtype.type(1.0)
     h1 = np.uint64(hid)
     h2 = h1 + h1
@@ -355,6 +369,7 @@ def _gru_bwd_row(a, hn, hprev, hp, go, carry, dgx, dgh, hid):
     The recurrent side sees r * dn in place of dn (r scales W_hn h + b_hn);
     carry holds dh * z, the direct path to h_{t-1}, in and out.
     """
+    full_width()
     one = dgx.dtype.type(1.0)
     h1 = np.uint64(hid)
     h2 = h1 + h1
@@ -377,6 +392,7 @@ def _gru_bwd_row(a, hn, hprev, hp, go, carry, dgx, dgh, hid):
 
 @njit(**_KERNEL)
 def _rnn_bwd_row(h, hp, go, dg, hid):
+    full_width()
     one = dg.dtype.type(1.0)
     for j in range(np.uint64(0), np.uint64(hid)):
         dh = hp[j] + go[j]
@@ -397,6 +413,7 @@ def bwd_range(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, g
     s0 it holds dG_{s0} @ W_hh. dc (LSTM), carry (GRU): carried per row.
     """
     nb = b1 - b0
+    zero = nb - nb      # not a literal (see fwd_range)
     hid = Hs.shape[1]
     nph = whhq.shape[0]
     for t in range(s1 - 1, s0 - 1, -1):
@@ -417,7 +434,7 @@ def bwd_range(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, g
                              dGh[dr], hid)
             else:
                 _rnn_bwd_row(Hs[(t - hbase) * batch + b], hp[b], go2[o], dGx[dr], hid)
-        gemm_rows(dGh, (t - s0) * batch + b0, nb, whhq, zbh, hp, b0, 0, nph,
+        gemm_rows(dGh, (t - s0) * batch + b0, nb, whhq, zbh, hp, b0, zero, nph,
                   (t_len - 1 - t) % 2 == 1)
 
 
@@ -443,12 +460,14 @@ def batched(dGx, dGh, rows, x2, xr0, hfirst, n_first, Hs, hr0, wihq, zbi, dxp, d
     ``same``: dGh is dGx (LSTM, RNN): one bias sum serves both.
     """
     npi = wihq.shape[0]
+    zero = npi - npi    # not a literal (see fwd_range)
+    fwd = npi < 0
     for q in prange(gbounds.shape[0] - 1):
         g0 = gbounds[q]
         g1 = gbounds[q + 1]
-        dw_acc(dGx, 0, x2, xr0, rows, dwih, g0, g1)
+        dw_acc(dGx, zero, x2, xr0, rows, dwih, g0, g1)
         if n_first > 0:
-            dw_acc(dGh, 0, hfirst, 0, n_first, dwhh, g0, g1)
+            dw_acc(dGh, zero, hfirst, zero, n_first, dwhh, g0, g1)
         if rows > n_first:
             dw_acc(dGh, n_first, Hs, hr0, rows - n_first, dwhh, g0, g1)
         _colsum(dGx, 0, rows, dbx, 16 * g0, 16 * g1)
@@ -457,4 +476,4 @@ def batched(dGx, dGh, rows, x2, xr0, hfirst, n_first, Hs, hr0, wihq, zbi, dxp, d
         r0 = rbounds[q]
         r1 = rbounds[q + 1]
         if r1 > r0:
-            gemm_rows(dGx, r0, r1 - r0, wihq, zbi, dxp, dxr0 + r0, 0, npi, False)
+            gemm_rows(dGx, r0, r1 - r0, wihq, zbi, dxp, dxr0 + r0, zero, npi, fwd)

@@ -36,6 +36,7 @@ x, h0, c0 or weights, which the tape references.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numba
@@ -244,13 +245,18 @@ def _recompute(tape, pk, s0, s1, bufs, threads):
     return G, HN, CS, Hb[:n * batch], h_start
 
 
-def backward_train(tape, grad_outputs, grad_h, grad_c):
+def backward_train(tape, grad_outputs, grad_h, grad_c, profile=None):
     """BPTT over ``tape``: ``(dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh)``.
 
     Gradients of ``L = sum(grad_outputs*outputs) + sum(grad_h*h_T) +
     sum(grad_c*c_T)``; the arrays are validated, C-contiguous, of the data's
     dtype (grad_c None but for the LSTM). The tape is only read.
+    ``profile``: a dict to which the seconds of each phase are added
+    ("setup", "recompute", "recurrence", "batched"; benchmarks/train_breakdown.py).
     """
+    clock = time.perf_counter if profile is not None else None
+    if clock:
+        t_mark = clock()
     cell = tape.cell
     x = tape.x
     w_ih, w_hh = tape.weights[0], tape.weights[1]
@@ -301,6 +307,8 @@ def backward_train(tape, grad_outputs, grad_h, grad_c):
     gbounds = _split(n_pad // 16, threads, 1)
     _compile_bwd(dGx, x2, dwih, wihq, zbi, dxp, whhq, hp)
     nblocks = -(-t_len // steps)
+    if clock:
+        t_mark = _lap(profile, "setup", t_mark)
     for blk in range(nblocks - 1, -1, -1):
         s0 = blk * steps
         s1 = min(t_len, s0 + steps)
@@ -310,6 +318,8 @@ def backward_train(tape, grad_outputs, grad_h, grad_c):
             G, HN, CS, Hs = _ro(G), _ro(HN), _ro(CS), _ro(Hs)
             hfirst = _ro(h_start)
             tbase = hbase = s0
+            if clock:
+                t_mark = _lap(profile, "recompute", t_mark)
         else:
             hfirst = h0 if s0 == 0 else Hs[(s0 - 1) * batch:s0 * batch]
             tbase = hbase = 0
@@ -319,9 +329,13 @@ def backward_train(tape, grad_outputs, grad_h, grad_c):
             K.bwd_split(*args, bounds)
         else:
             K.bwd_range(*args, 0, batch)
+        if clock:
+            t_mark = _lap(profile, "recurrence", t_mark)
         K.batched(dGx, dGh, rows, x2, s0 * batch, hfirst, batch, Hs, (s0 - hbase) * batch,
                   wihq, zbi, dxp, s0 * batch, dwih, dwhh, dbx, dbh, cell != 2, gbounds,
                   _split(rows, threads, 4))
+        if clock:
+            t_mark = _lap(profile, "batched", t_mark)
 
     dx = dxp.reshape(t_len, batch, i_pad)
     dx = dx if i_pad == n_in else np.ascontiguousarray(dx[:, :, :n_in])
@@ -330,6 +344,12 @@ def backward_train(tape, grad_outputs, grad_h, grad_c):
     return (dx, dh0, dc0, np.ascontiguousarray(dwih[:gh_rows, :n_in]),
             np.ascontiguousarray(dwhh[:gh_rows, :hid]), dbx[:gh_rows].copy(),
             dbh[:gh_rows].copy())
+
+
+def _lap(profile: dict, phase: str, since: float) -> float:
+    now = time.perf_counter()
+    profile[phase] = profile.get(phase, 0.0) + now - since
+    return now
 
 
 def _compile_bwd(dG, x2, dwih, wihq, zbi, dxp, whhq, hp):
