@@ -262,7 +262,8 @@ def test_checkpointing_gives_the_same_gradients(backend, cell, dtype, k):
         if a is not None:
             np.testing.assert_array_equal(a, b2)
     if k != 1:
-        assert 0 < fw.tape.nbytes < full.tape.nbytes, (fw.tape.nbytes, full.tape.nbytes)
+        # (k > T: one segment, whose start is the caller's h0/c0: may keep nothing)
+        assert 0 <= fw.tape.nbytes < full.tape.nbytes, (fw.tape.nbytes, full.tape.nbytes)
 
 
 @pytest.mark.parametrize("backend", CHECKPOINTERS)
