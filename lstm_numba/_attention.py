@@ -117,6 +117,39 @@ def _pack_qkv(qkv, batch, hid, scale, qb, kp, vp, t0, t1):
 
 
 @njit(**_KERNEL)
+def _row_max(s, i, nv, m):
+    """max(m, s[i, :nv]) with eight independent chains.
+
+    LLVM will not vectorize a float max reduction without assuming no NaN,
+    and one chain waits on each compare. A NaN score is skipped here, but
+    it still spreads: its weight exp(NaN - max) is NaN.
+    """
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m
+    n8 = nv - nv % 8
+    for c in range(0, n8, 8):
+        v0, v1, v2, v3 = s[i, c], s[i, c + 1], s[i, c + 2], s[i, c + 3]
+        v4, v5, v6, v7 = s[i, c + 4], s[i, c + 5], s[i, c + 6], s[i, c + 7]
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+        m4 = v4 if v4 > m4 else m4
+        m5 = v5 if v5 > m5 else m5
+        m6 = v6 if v6 > m6 else m6
+        m7 = v7 if v7 > m7 else m7
+    for c in range(n8, nv):
+        v = s[i, c]
+        m0 = v if v > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
+
+
+@njit(**_KERNEL)
 def _query_block(qb, kp, vp, zb, b, q0, q1, out2, batch, hid, s, pt, pv, o, mrow, lrow, arow):
     """Outputs of queries [q0, q1) of sample b (q0 a multiple of BLOCK).
 
@@ -139,9 +172,7 @@ def _query_block(qb, kp, vp, zb, b, q0, q1, out2, batch, hid, s, pt, pv, o, mrow
         gemm_rows(qb[b], q0, m, kp[b, kb * ppb:(kb + 1) * ppb], zb, s, 0, 0, ppb, False)
         for i in range(m):
             nv = min(BLOCK, q0 + i - k0 + 1)          # keys k0 .. t of this row
-            mx = mrow[i]
-            for c in range(nv):
-                mx = max(mx, s[i, c])
+            mx = _row_max(s, i, nv, mrow[i])
             acc = s.dtype.type(0.0)
             for c in range(nv):
                 e = fexp(s[i, c] - mx)
