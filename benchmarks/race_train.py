@@ -135,21 +135,29 @@ def _print_breakdown(args):
 
 
 def _kernel_breakdown(args):
-    """The backward's own per-part split, if lstm_numba.cpu_train offers one."""
+    """The numba backward by phase, from the kernels' own profile hook
+    (``cpu_train.backward_train(profile=...)``, via benchmarks/train_breakdown.py)."""
     try:
-        from lstm_numba import cpu_train
-    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from train_breakdown import breakdown as phases
+    except ImportError as e:
+        print(f"\n(no per-phase breakdown of the numba backward: {e})")
         return
-    fn = getattr(cpu_train, "breakdown", None)
-    if fn is None:
-        print("\n(lstm_numba.cpu_train exposes no per-part breakdown of the backward)")
-        return
-    print("\n# the numba backward by part (lstm_numba.cpu_train.breakdown)\n")
+    order = ("forward", "setup", "recompute", "recurrence", "dh product", "batched")
+    print("\n# the numba training step by phase, microseconds per time step (median of 3; "
+          "'dh product' is the part of 'recurrence' spent in dh = dG_t W_hh, timed alone; "
+          "'batched' = dW_ih, dW_hh, dX, bias sums per block)\n")
+    print("| cell | H | B | T | " + " | ".join(order) + " | elementwise (recurrence - dh) |")
+    print("|---" * (5 + len(order)) + "|")
     for cell in args.cells:
         for hid in args.hidden:
             for b in args.batch:
                 for t in args.seq:
-                    print(f"{cell} H={hid} B={b} T={t}: {fn(cell, hid, b, t)}", flush=True)
+                    ph = phases(cell, hid, b, t)
+                    us = {k: ph.get(k, 0.0) / t * 1e6 for k in order}
+                    print(f"| {cell} | {hid} | {b} | {t} | "
+                          + " | ".join(f"{us[k]:.1f}" for k in order)
+                          + f" | {us['recurrence'] - us['dh product']:.1f} |", flush=True)
 
 
 def _cpu() -> str:

@@ -100,3 +100,22 @@ def test_tape_bytes(bench):
     for combo, _, why in skipped:
         # torch has no checkpointing; otherwise only a backend that cannot train here
         assert (combo[1] == "torch" and combo[2] == "sqrt") or "cannot train here" in why, why
+
+
+def test_race_train_runs(capsys):
+    """race_train.py end to end on a tiny grid: the table rows and the sqrt comparison."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import race_train
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rc = race_train.main(["--cells", "gru", "--hidden", "8", "--batch", "2", "--seq", "4",
+                          "--threads", "1", "--checkpoint-seq", "16", "--budget", "0.01"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    row = [ln for ln in out.splitlines() if ln.startswith("| gru | 8 | 2 | 4 |")]
+    assert len(row) == 1, out
+    cells = row[0].strip("|").split("|")
+    assert len(cells) == 13 and float(cells[6]) > 0      # ratio numba / torch
+    ck = [ln for ln in out.splitlines() if ln.startswith("| gru |") and "%" in ln.split("|")[7]]
+    assert ck, out
