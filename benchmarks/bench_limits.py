@@ -1,0 +1,252 @@
+"""Question: where is the parallelization limit, and how close is each backend to it?
+
+The LSTM's step t needs h_{t-1}: its time is linear in T and a second thread
+buys little at batch 1. minGRU and minLSTM (gates from x only) have a linear
+recurrence that a parallel scan splits over threads; causal attention has no
+recurrence at all but T^2 work. Here the three sit side by side, measured the
+same way (issue 12):
+
+* ``Limits``: forward time vs T at B=1 on one thread, for the LSTM (numba,
+  numba-parallel, torch), minGRU and minLSTM (numba: sequential loop;
+  numba-parallel: chunked scan; torch: log-space cumsum scan) and attention
+  (numba: tiled online softmax; numba-parallel: query blocks over threads;
+  torch: SDPA). ``LimitsThreads``: the same at B=1 on 2 threads (the report
+  divides: thread speedup). ``LimitsBatch``: B=16, one thread.
+* ``Bounds``: the cost model's lower bound of each case at T=4096, B=1
+  (``track_bound``, seconds) and ``100 x bound / measured`` (``track_percent_of_bound``;
+  the measured time is the least of repeated calls, all cases timed side by
+  side in one process).
+* ``Peak``, ``Bandwidth``, ``Sync``: the micro-benchmarks the bound is built
+  from (FMA and sgemm GFLOP/s; read/write/copy GB/s at the L2, L3 and DRAM
+  working sets; ping-pong, barrier, fork-join and FMA latency in ns).
+
+The machine's limits and the %-of-bound timings are measured once, in one
+``setup_cache`` shared by the track classes (asv pickles it to each
+parameter process), so each track costs a process start only.
+
+Process count (each parameter set is its own process): fast 36 + 8 + 16 time
+processes, 48 bound/percent, 4 + 18 + 8 micro-benchmark tracks (cheap), one
+setup_cache: about 4 minutes on 2 cores. Single-thread backends (numba) are
+not run at 2 threads.
+"""
+from lstm_numba import costmodel
+
+from .common import Timing, make_runner, max_threads, pick, require_backend, set_threads
+
+CELLS = ["lstm", "mingru", "minlstm", "attention"]
+HIDDEN = pick(fast=256, full=256, smoke=16)
+SEQ_LENS = pick(fast=[256, 1024, 4096], full=[256, 1024, 4096, 16384, 65536], smoke=[8, 32])
+#: T of the thread-speedup and %-of-bound figures (the issue's target T).
+TARGET_T = pick(fast=4096, full=4096, smoke=32)
+BATCH_SEQ_LENS = pick(fast=[256, 1024], full=[256, 1024, 4096, 16384], smoke=[8])
+BATCH = pick(fast=16, full=16, smoke=3)
+THREADS = sorted({1, min(2, max_threads())})
+#: attention's T^2 work: skip calls of more than this many T*T*B (a few seconds each).
+ATTENTION_CAP = pick(fast=4096 ** 2, full=65536 ** 2, smoke=64 ** 2)
+_NAMES = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
+#: the micro-benchmarks' working sets and budgets in the smoke profile (tests).
+_SMOKE_MACHINE = {"sizes": {"L2": 64 << 10, "L3": 256 << 10, "DRAM": 1 << 20},
+                  "budget_s": 0.005, "sgemm_n": 128}
+
+
+def _check_case(cell, backend, seq_len, batch, threads):
+    """NotImplementedError (asv's skip) for cases that are not run, saying why."""
+    require_backend(backend)
+    from lstm_numba.parallel_cells import supports
+
+    if cell != "lstm" and not supports(backend, cell):
+        raise NotImplementedError(f"{backend}: {cell} is not implemented on this backend")
+    if threads > 1 and backend in costmodel.SINGLE_THREAD_BACKENDS:
+        raise NotImplementedError(f"{backend} runs on one thread: not implemented at "
+                                  f"{threads} threads (its speedup is 1 by construction)")
+    if cell == "attention" and seq_len * seq_len * batch > ATTENTION_CAP:
+        raise NotImplementedError(f"attention capped at T*T*B <= {ATTENTION_CAP} in this "
+                                  f"profile (T^2 work; asked {seq_len}^2 x {batch})")
+
+
+_PROBLEM: dict = {}
+
+
+def problem(cell, backend, seq_len, batch, hidden, threads):
+    """``(run, args)`` of one case, built and warmed up once per process.
+
+    Inputs from :func:`lstm_numba.measure.make_problem` (attention gets no
+    h0), the runner from ``common.make_runner``; the first call (compile or
+    cache load) is made here, untimed.
+    """
+    from lstm_numba.measure import make_problem
+
+    _check_case(cell, backend, seq_len, batch, threads)
+    threads = set_threads(threads)
+    key = (cell, backend, seq_len, batch, hidden, threads)
+    if _PROBLEM.get("key") != key:
+        _PROBLEM.clear()
+        x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
+        run = make_runner(backend, cell, w)
+        args = (x,) if cell == "attention" else (x, h0, c0)
+        run(*args)
+        _PROBLEM.update(key=key, run=run, args=args)
+    return _PROBLEM["run"], _PROBLEM["args"]
+
+
+class _TimeForward(Timing):
+    param_names = _NAMES
+
+    def setup(self, cell, backend, seq_len, batch, hidden, threads):
+        self.run, self.args = problem(cell, backend, seq_len, batch, hidden, threads)
+
+    def time_forward(self, cell, backend, seq_len, batch, hidden, threads):
+        """Seconds for one forward pass over T steps."""
+        self.run(*self.args)
+
+
+class Limits(_TimeForward):
+    """Forward time vs T, batch 1, one thread: the LSTM, the scans, attention."""
+
+    params = [CELLS, ["numba", "numba-parallel", "torch"], SEQ_LENS, [1], [HIDDEN], [1]]
+
+
+class LimitsThreads(_TimeForward):
+    """Forward time at batch 1 on 2 threads (÷ ``Limits`` at 1 thread: the speedup)."""
+
+    params = [CELLS, ["numba-parallel", "torch"],
+              pick(fast=[TARGET_T], full=[1024, 4096, 16384], smoke=[TARGET_T]), [1],
+              [HIDDEN], [t for t in THREADS if t > 1] or [1]]
+
+
+class LimitsBatch(_TimeForward):
+    """Forward time vs T at batch 16, one thread (numba and torch)."""
+
+    params = [CELLS, ["numba", "torch"], BATCH_SEQ_LENS, [BATCH], [HIDDEN], [1]]
+
+
+# ---------------------------------------------------------------- the model
+
+def _machine_kwargs():
+    return _SMOKE_MACHINE if pick(fast=False, full=False, smoke=True) else {}
+
+
+def _limits_cache(self):
+    """The machine's limits and the %-of-bound timings, once for every track class.
+
+    Returns a dict: ``machine`` (``Machine.to_dict()``), ``times`` and
+    ``bounds`` keyed by ``(cell, backend, threads)`` at T=TARGET_T, B=1
+    (seconds; the time is the least of repeated calls, every case timed in
+    this one process, one after the other), ``skipped`` (why a case did not
+    run).
+    """
+    from lstm_numba.measure import measure
+
+    m = costmodel.machine(**_machine_kwargs())
+    times, bounds, skipped = {}, {}, {}
+    for cell, backend, threads in Bounds.cases():
+        key = (cell, backend, threads)
+        try:
+            run, args = problem(cell, backend, TARGET_T, 1, HIDDEN, threads)
+        except NotImplementedError as e:
+            skipped[key] = str(e)
+            continue
+        times[key] = measure(lambda: run(*args), stat="min",
+                             budget_s=pick(fast=0.5, full=2.0, smoke=0.0),
+                             max_calls=pick(fast=20, full=50, smoke=3)).value
+        bounds[key] = costmodel.bound(cell, backend, TARGET_T, 1, HIDDEN, threads, m=m).seconds
+    _PROBLEM.clear()
+    set_threads(max_threads())
+    return {"machine": m.to_dict(), "times": times, "bounds": bounds, "skipped": skipped}
+
+
+_limits_cache.timeout = pick(fast=600, full=3600, smoke=300)
+
+
+class Bounds:
+    """The cost model's bound and each backend's % of it, T=4096, batch 1."""
+
+    params = [CELLS, ["numba", "numba-parallel", "torch"], [TARGET_T], [1], [HIDDEN], THREADS]
+    param_names = _NAMES
+    setup_cache = _limits_cache
+    timeout = _limits_cache.timeout
+
+    @staticmethod
+    def cases():
+        return [(c, b, t) for c in Bounds.params[0] for b in Bounds.params[1] for t in THREADS]
+
+    def setup(self, cache, cell, backend, seq_len, batch, hidden, threads):
+        key = (cell, backend, threads)
+        if key in cache["skipped"]:
+            raise NotImplementedError(cache["skipped"][key])
+        self.bound, self.time = cache["bounds"][key], cache["times"][key]
+
+    def track_bound(self, cache, cell, backend, seq_len, batch, hidden, threads):
+        """The cost model's lower bound of this forward pass (seconds)."""
+        return self.bound
+
+    track_bound.unit = "seconds"
+
+    def track_percent_of_bound(self, cache, cell, backend, seq_len, batch, hidden, threads):
+        """100 x bound / measured time (least of repeated calls): 100 is the limit."""
+        return 100.0 * self.bound / self.time
+
+    track_percent_of_bound.unit = "%"
+
+
+class Peak:
+    """FMA peak (the micro-benchmark) and the sgemm yardstick, GFLOP/s."""
+
+    params = [THREADS]
+    param_names = ["threads"]
+    setup_cache = _limits_cache
+    timeout = _limits_cache.timeout
+
+    def track_fma_gflops(self, cache, threads):
+        """Float32 FMA chains in registers, all threads together."""
+        return cache["machine"]["fma_gflops"][threads]
+
+    track_fma_gflops.unit = "GFLOP/s"
+
+    def track_sgemm_gflops(self, cache, threads):
+        """numpy float32 matmul (lstm_numba.measure.sgemm_gflops), same process."""
+        return cache["machine"]["sgemm_gflops"][threads]
+
+    track_sgemm_gflops.unit = "GFLOP/s"
+
+
+class Bandwidth:
+    """Read / write / copy bandwidth at the L2, L3 and DRAM working sets, GB/s."""
+
+    params = [["read", "write", "copy"], list(costmodel.LEVELS), THREADS]
+    param_names = ["kind", "level", "threads"]
+    setup_cache = _limits_cache
+    timeout = _limits_cache.timeout
+
+    def track_gbs(self, cache, kind, level, threads):
+        """Bytes moved per second by all threads together (1e9 units)."""
+        return cache["machine"][f"{kind}_gbs"][f"{level}/{threads}"]
+
+    track_gbs.unit = "GB/s"
+
+
+class Sync:
+    """What threads pay to meet, and the FMA latency (ns)."""
+
+    params = [["fma_latency", "pingpong", "barrier", "forkjoin"], THREADS]
+    param_names = ["mode", "threads"]
+    setup_cache = _limits_cache
+    timeout = _limits_cache.timeout
+
+    def setup(self, cache, mode, threads):
+        if mode == "fma_latency" and threads != 1:
+            raise NotImplementedError("fma_latency is a one-thread figure: not implemented "
+                                      "per thread count")
+        if mode == "barrier" and threads == 1:
+            raise NotImplementedError("a barrier needs 2 threads: not implemented on one")
+
+    def track_ns(self, cache, mode, threads):
+        """ns: a dependent FMA; a ping-pong round trip; a two-thread barrier; the
+        fork and join of an empty prange region (1 thread: two atomic moves on one core)."""
+        m = cache["machine"]
+        if mode == "fma_latency":
+            return m["fma_latency_ns"]
+        return m[f"{mode}_ns"][threads]
+
+    track_ns.unit = "ns"
+

@@ -1,0 +1,149 @@
+"""benchmarks/bench_limits.py on the smoke grid: every class driven as asv drives
+it (setup_cache once, then setup and the benchmark per parameter set), and the
+fast profile's process count kept small (each parameter set is a process)."""
+import importlib
+import inspect
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIXES = ("time_", "track_")
+SKIP_REASONS = ("unavailable", "runs on one thread", "capped at", "not implemented",
+                "needs 2 threads", "one-thread figure", "torch is not installed")
+
+
+def _import(profile):
+    old = os.environ.get("LSTM_NUMBA_PROFILE")
+    os.environ["LSTM_NUMBA_PROFILE"] = profile
+    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module("benchmarks.bench_limits")
+    finally:
+        sys.path.remove(str(ROOT))
+        for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+            del sys.modules[name]
+        if old is None:
+            os.environ.pop("LSTM_NUMBA_PROFILE", None)
+        else:
+            os.environ["LSTM_NUMBA_PROFILE"] = old
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    mod = _import("smoke")
+    yield mod
+    import lstm_numba as ln
+    ln.set_num_threads(ln.threads.max_threads())
+
+
+def _classes(mod):
+    # asv skips names that start with "_" (the shared base class)
+    return [c for n, c in inspect.getmembers(mod, inspect.isclass)
+            if c.__module__ == mod.__name__ and not n.startswith("_")
+            and any(m.startswith(PREFIXES) for m in dir(c))]
+
+
+def _methods(cls):
+    return [n for n in dir(cls) if n.startswith(PREFIXES) and callable(getattr(cls, n))]
+
+
+_CACHE = {}
+
+
+def _drive(cls):
+    inst = cls()
+    cache = None
+    if hasattr(inst, "setup_cache"):        # shared by the track classes: run it once
+        key = inst.setup_cache.__func__.__name__
+        if key not in _CACHE:
+            _CACHE[key] = inst.setup_cache()
+        cache = _CACHE[key]
+    out, skipped = [], []
+    for combo in itertools.product(*cls.params):
+        for name in _methods(cls):
+            args = ((cache,) if cache is not None else ()) + tuple(combo)
+            if hasattr(inst, "setup"):
+                try:
+                    inst.setup(*args)
+                except NotImplementedError as e:
+                    assert any(r in str(e) for r in SKIP_REASONS), str(e)
+                    skipped.append((combo, name, str(e)))
+                    continue
+            out.append((combo, name, getattr(inst, name)(*args)))
+    return out, skipped
+
+
+def test_smoke_grid_is_tiny_and_classes_are_parameterized(smoke):
+    assert max(smoke.SEQ_LENS) <= 32 and smoke.HIDDEN <= 16
+    names = {c.__name__ for c in _classes(smoke)}
+    assert names == {"Limits", "LimitsThreads", "LimitsBatch", "Bounds", "Peak", "Bandwidth",
+                     "Sync"}
+    for cls in _classes(smoke):
+        assert len(cls.param_names) == len(cls.params)
+        for m in _methods(cls):
+            if m.startswith("track_"):
+                assert getattr(getattr(cls, m), "unit", None), f"{cls.__name__}.{m} unit"
+    # the track classes share one setup_cache (asv runs it once: same source line)
+    caches = {c.setup_cache for c in _classes(smoke) if hasattr(c, "setup_cache")}
+    assert len(caches) == 1
+
+
+@pytest.mark.parametrize("name", ["Limits", "LimitsThreads", "LimitsBatch"])
+def test_time_classes_run(smoke, name):
+    cls = getattr(smoke, name)
+    results, skipped = _drive(cls)
+    assert results, skipped
+    for combo, _, why in skipped:
+        # the project's own backends run every cell; numba is skipped only at 2 threads
+        params = dict(zip(cls.param_names, combo))
+        assert params["backend"] not in ("numba-parallel",) or "unavailable" in why, why
+    for combo, name_, value in results:
+        assert value is None
+    cells = {c[0] for c, _, _ in results}
+    assert cells == {"lstm", "mingru", "minlstm", "attention"}
+
+
+def test_bounds_and_percent_of_bound(smoke):
+    results, skipped = _drive(smoke.Bounds)
+    assert results
+    assert all("runs on one thread" in why or "unavailable" in why for _, _, why in skipped)
+    vals = {(c, n): v for c, n, v in results}
+    for (combo, name), v in vals.items():
+        assert np.isfinite(v) and v > 0, (combo, name, v)
+    # the same case's bound is the same whichever benchmark reads it
+    import lstm_numba.costmodel as cm
+    m = cm.Machine(**_CACHE["_limits_cache"]["machine"])
+    for (combo, name), v in vals.items():
+        if name == "track_bound":
+            cell, backend, t_len, b, h, p = combo
+            assert v == pytest.approx(cm.bound(cell, backend, t_len, b, h, p, m=m).seconds)
+
+
+@pytest.mark.parametrize("name", ["Peak", "Bandwidth", "Sync"])
+def test_micro_benchmark_tracks(smoke, name):
+    results, skipped = _drive(getattr(smoke, name))
+    assert results
+    assert len(skipped) <= 2
+    for combo, _, value in results:
+        assert np.isfinite(value) and value > 0, (combo, value)
+
+
+def test_fast_profile_stays_small():
+    """Each parameter set of each benchmark is one process: count them."""
+    mod = _import("fast")
+    total = timed = 0
+    for cls in _classes(mod):
+        n = int(np.prod([len(p) for p in cls.params])) * len(_methods(cls))
+        total += n
+        if any(m.startswith("time_") for m in _methods(cls)):
+            timed += n
+    assert timed <= 64, timed          # the processes that time forward passes
+    assert total <= 150, total         # plus the cheap track processes
+    assert max(mod.SEQ_LENS) == 4096 and mod.TARGET_T == 4096
