@@ -5,7 +5,9 @@ under the ``smoke`` profile (``LSTM_NUMBA_PROFILE=smoke asv run
 --python=same --set-commit-hash HEAD``), copied from ``.asv/results``;
 the bench_compile entries come from a second such run (``-b bench_compile``).
 """
+import itertools
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +18,9 @@ pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
 from lstm_numba import report  # noqa: E402
+from lstm_numba.backends import REGISTRY  # noqa: E402
+from lstm_numba.report.plots import SEQ_TIME  # noqa: E402
+from lstm_numba.report.plots_runtime import THREADS  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "data" / "asv_results"
 PLOTS = ["seq_len_time_per_step", "seq_len_throughput", "memory_vs_seq_len",
@@ -27,6 +32,15 @@ def _result_file(root: Path) -> Path:
     files = [f for f in root.glob("*/*.json") if f.name != "machine.json"]
     assert len(files) == 1
     return files[0]
+
+
+def _only(monkeypatch, *anchors):
+    """Build only these built-in sections (each test draws just the plots it checks)."""
+    from lstm_numba.report import section_core, sections
+
+    monkeypatch.setattr(section_core, "SECTIONS",
+                        [s for s in section_core.SECTIONS if s.anchor in anchors])
+    monkeypatch.setattr(sections, "MODULES", ("section_core",))
 
 
 @pytest.fixture
@@ -48,80 +62,107 @@ def test_dataframe_one_row_per_benchmark_and_params():
             n *= len(p)
         expected_rows += n
     assert len(df) == expected_rows
-    seq = df[df["benchmark"] == report.EXPECTED["seq_len"]]
+    seq = df[df["benchmark"] == SEQ_TIME]
     assert set(seq["cell"]) == {"rnn", "lstm", "gru"}
     assert {"numba", "numpy-seed", "torch"} <= set(seq["backend"])
     assert (seq["value"].dropna() > 0).all()
     assert seq["unit"].iloc[0] == "seconds"
     assert df["machine"].nunique() == 1 and df["commit"].nunique() == 1
+    assert res.has_suite and SEQ_TIME in res.benchmarks
 
 
 def test_every_plot_and_the_index_are_written(tmp_path, capsys):
     out = tmp_path / "reports"
-    figs = report.build_report(FIXTURE, out, html_dir=tmp_path / "asvhtml")
-    written = [s for s, _, _ in figs.written]
+    page = report.build_report(FIXTURE, out, html_dir=tmp_path / "asvhtml",
+                               records_dir=tmp_path / "no-records")
+    written = [f.stem for f in page.figures]
     assert sorted(written) == sorted(PLOTS)
     for stem in PLOTS:
         for ext in ("png", "svg"):
             f = out / f"{stem}.{ext}"
             assert f.stat().st_size > 5000, f
     assert (out / "seq_len_time_per_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (out / "index.html").read_text()
+    html = (out / "index.html").read_text()
     for stem in PLOTS:
-        assert f"src='{stem}.png'" in page
-    assert "../asvhtml/index.html" in page          # asv's HTML, by relative path
-    assert "http://" not in page and "https://" not in page  # nothing from the network
-    assert "<table>" in page and "time per step" in page
+        assert f"src='{stem}.png'" in html
+    assert "../asvhtml/index.html" in html          # asv's HTML, by relative path
+    assert "http://" not in html and "https://" not in html  # nothing from the network
+    assert "<table>" in html and "time per step" in html
     summary = (out / "summary.md").read_text()
     assert "| what | value | from |" in summary
-    keys = dict((a, b) for a, b, _ in figs.keys)
+    keys = {k.what: k.value for k in page.key_numbers}
     assert any(k.startswith("LSTM numba / torch time") for k in keys)
     assert "**LSTM**" in summary and "| backend | T=4 | T=16 |" in summary
     assert any(k.startswith("thread speedup") for k in keys)
+    # the race is not plotted: its values are listed under "other benchmarks"
+    other = page.section("other").result.tables
+    assert "bench_race.Race.track_ratio_to_torch" in {t.title for t in other}
+    assert "bench_seq_len.SeqLen.time_forward" not in {t.title for t in other}
+    # no GPU record: the GPU section says which command writes one
+    gpu = page.section("gpu")
+    assert gpu is not None and any("benchmarks/gpu_check.py" in n for n in gpu.result.notes)
+    assert "benchmarks/gpu_check.py" in html
 
 
-def test_palette_is_keyed_by_backend_name():
-    assert report.color("numba") == report.PALETTE["numba"]
-    assert report.color("torch") != report.color("numba")
-    assert len(set(report.PALETTE.values())) == len(report.PALETTE)
+def test_step_table_rows_follow_the_registry_order(tmp_path):
+    page = report.build_report(FIXTURE, tmp_path, sections=[
+        s for s in report.load_sections()[0] if s.anchor == "steps"], records_dir=tmp_path)
+    tables = page.section("steps").result.tables
+    assert [t.title for t in tables] == ["RNN", "LSTM", "GRU"]
+    order = [r[0] for r in tables[1].rows]
+    assert order == [b for b in REGISTRY if b in order]
+    us = dict((r[0], float(r[1])) for r in tables[1].rows)
+    assert all(v > 0 for v in us.values())
+
+
+def test_colours_and_markers_come_from_the_backend_registry():
+    for name, b in REGISTRY.items():
+        assert report.color(name) == b.colour and report.marker(name) == b.marker
+    assert len({b.colour for b in REGISTRY.values()}) == len(REGISTRY)
     assert report.color("new-backend") == report.color("new-backend")
+    assert report.color("new-backend") not in {b.colour for b in REGISTRY.values()}
+    assert report.order(["torch", "zzz", "numba", "numpy"]) == ["numpy", "numba", "torch", "zzz"]
 
 
-def test_partial_results_say_what_is_missing_and_plot_the_rest(results, tmp_path, capsys):
+def test_partial_results_say_what_is_missing_and_plot_the_rest(results, tmp_path, capsys,
+                                                               monkeypatch):
+    _only(monkeypatch, "seq-len", "threads")
     f = _result_file(results)
     raw = json.loads(f.read_text())
     for name in list(raw["results"]):
         if name.startswith("bench_threads."):
             del raw["results"][name]
     # one parameter set of the seq-len benchmark failed
-    seq = raw["results"][report.EXPECTED["seq_len"]]
+    seq = raw["results"][SEQ_TIME]
     seq[0] = [None] + seq[0][1:]
     f.write_text(json.dumps(raw))
     out = tmp_path / "out"
-    assert report.main(["--results-dir", str(results), "--out", str(out)]) == 0
+    assert report.main(["--results-dir", str(results), "--out", str(out),
+                        "--records-dir", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "bench_threads.Threads.time_forward: no results" in err
-    assert "bench_seq_len.SeqLen.time_forward: 1 of" in err
+    assert "missing: vm: bench_threads.Threads.time_forward: no results" in err
+    assert "partial: vm: bench_seq_len.SeqLen.time_forward: 1 of" in err
     assert not (out / "thread_scaling.png").exists()
     assert (out / "seq_len_time_per_step.png").exists()
-    page = (out / "index.html").read_text()
-    assert "Missing, partial or suspect results" in page
-    assert "bench_threads.Threads.time_forward: no results" in page
+    html = (out / "index.html").read_text()
+    assert "Missing, partial or suspect results" in html
+    assert "bench_threads.Threads.time_forward: no results" in html
+    assert "bench_threads.Threads.time_forward: no results" in (out / "summary.md").read_text()
 
 
-def test_thread_scaling_disturbed_by_load_is_flagged(results, tmp_path, capsys):
+def test_thread_scaling_disturbed_by_load_is_flagged(results, tmp_path, capsys, monkeypatch):
+    _only(monkeypatch, "threads")
     f = _result_file(results)
     raw = json.loads(f.read_text())
-    row = raw["results"][report.EXPECTED["threads"]]
-    names = json.loads((results / "benchmarks.json").read_text())[
-        report.EXPECTED["threads"]]["param_names"]
-    import itertools
+    row = raw["results"][THREADS]
+    names = json.loads((results / "benchmarks.json").read_text())[THREADS]["param_names"]
     combos = list(itertools.product(*row[1]))
     k = names.index("threads")
     # every run on more than one thread 50x slower: what a busy second core does
     row[0] = [v * 50 if c[k] != "1" else v for v, c in zip(row[0], combos)]
     f.write_text(json.dumps(raw))
-    report.main(["--results-dir", str(results), "--out", str(tmp_path / "o")])
+    report.main(["--results-dir", str(results), "--out", str(tmp_path / "o"),
+                 "--records-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert re.search(r"suspect: thread scaling, \S+ at batch \d+ is \d+x slower on 2 threads", err)
     assert "suspect: thread scaling" in (tmp_path / "o" / "index.html").read_text()
@@ -165,8 +206,6 @@ def test_machine_and_commit_choice(results, tmp_path):
 
 def test_one_environment_per_commit(results):
     """Two environments for one commit (asv's virtualenv and --python=same): the newest."""
-    import os
-
     f = _result_file(results)
     raw = json.loads(f.read_text())
     other = dict(raw, env_name="virtualenv-py3.11")
@@ -179,22 +218,37 @@ def test_one_environment_per_commit(results):
     assert "using the newest" in notes[0]
 
 
-def test_several_machines_get_their_own_plots(results, tmp_path):
+def test_several_machines_get_their_own_plots(results, tmp_path, monkeypatch):
+    _only(monkeypatch, "steps", "key-numbers", "seq-len", "threads")
     f = _result_file(results)
     other = results / "other-box"
     other.mkdir()
     (other / "machine.json").write_text(json.dumps({"machine": "other-box", "num_cpu": "16"}))
     shutil.copy(f, other / f.name)
-    figs = report.build_report(results, tmp_path / "out", html_dir=tmp_path)
-    stems = {s for s, _, _ in figs.written}
+    page = report.build_report(results, tmp_path / "out", html_dir=tmp_path,
+                               records_dir=tmp_path)
+    stems = {f.stem for f in page.figures}
     machine = f.parent.name
     assert f"seq_len_time_per_step-{machine}" in stems
     assert "seq_len_time_per_step-other-box" in stems
     assert (tmp_path / "out" / "thread_scaling-other-box.png").exists()
-    assert any(k.startswith("other-box: ") for k, _, _ in figs.keys)
+    assert any(k.what.startswith("other-box: ") for k in page.key_numbers)
+    steps = [t.title for t in page.section("steps").result.tables]
+    assert f"{machine} · LSTM" in steps and "other-box · LSTM" in steps
 
 
 def test_missing_results_dir_is_a_clear_error(tmp_path, capsys):
     assert report.main(["--results-dir", str(tmp_path / "nope"), "--out",
                         str(tmp_path / "o")]) == 2
     assert "no results folder" in capsys.readouterr().err
+
+
+def test_command_line_entry_point_runs_the_report(tmp_path, capsys, monkeypatch):
+    _only(monkeypatch, "steps")
+    from lstm_numba.__main__ import main
+
+    out = tmp_path / "o"
+    assert main(["report", "--results-dir", str(FIXTURE), "--out", str(out),
+                 "--records-dir", str(tmp_path)]) == 0
+    assert (out / "index.html").exists() and (out / "summary.md").exists()
+    assert "plots (PNG + SVG)" in capsys.readouterr().out

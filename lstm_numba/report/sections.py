@@ -1,0 +1,168 @@
+"""The report's sections: a small plug-in registry.
+
+Each part of ``reports/index.html`` (and ``summary.md``) is a :class:`Section`
+defined in a module of this package named in :data:`MODULES`. The page shows
+the sections in that order; a module that does not exist (yet) is skipped,
+so a section can be added without editing any other file but its own.
+
+How to add a section
+--------------------
+1. Create ``lstm_numba/report/section_<name>.py`` (if its name is not in
+   :data:`MODULES` yet, add it there, where it should appear on the page).
+2. In it define a build function ``build(ctx: Context) -> SectionResult``::
+
+       from .page import Figure, Issue, KeyNumber, SectionResult, Table
+       from .sections import Context, Section
+
+       TRAIN_TIME = "bench_train.Train.time_step"      # the asv benchmark names you read
+
+       def build(ctx: Context) -> SectionResult:
+           res = SectionResult()
+           d = ctx.rows(TRAIN_TIME)        # this machine's rows with a value (DataFrame)
+           if d.empty:
+               res.issues.append(Issue("missing", "training plot: no bench_train results"))
+               return res
+           import matplotlib.pyplot as plt
+           fig, ax = plt.subplots(figsize=(8, 4))
+           ...                             # style.line(ax, g, "seq_len", "value", backend)
+           res.figures.append(ctx.save(fig, "train_time", "Title", "Caption: what to read"))
+           res.tables.append(Table("title", ("backend", "ms"), (("numba", "1.2"),)))
+           res.key_numbers.append(KeyNumber("LSTM training / inference", "3.1×", TRAIN_TIME))
+           res.notes.append("A paragraph shown under the section title.")
+           return res
+
+       SECTIONS = [Section("train", "Training: forward + backward", build,
+                           needs=(TRAIN_TIME,), intro="One sentence on the question.")]
+
+   ``SECTIONS`` is a list: one module may add several sections, in order.
+3. What ``build`` gets: ``ctx.df`` (the selected commit's rows of one machine;
+   columns ``benchmark``, ``value``, ``unit`` and one per asv parameter such
+   as ``cell``, ``backend``, ``seq_len``), ``ctx.rows(name)`` (one
+   benchmark's rows with a value, sizes as int), ``ctx.save(fig, stem,
+   title, caption)`` (writes PNG + SVG with the footnote, returns the
+   :class:`~.page.Figure` to put in ``figures``), ``ctx.records_dir``
+   (``benchmarks/results``: committed records such as ``gpu_check-*.json``),
+   ``ctx.machine`` and ``ctx.results`` (everything loaded, with asv's
+   ``benchmarks.json`` metadata). Colours, markers and backend order come
+   from :mod:`.style` (which reads ``lstm_numba.backends.REGISTRY``); cells
+   from ``lstm_numba.cells.CELLS``.
+4. What it returns: a :class:`~.page.SectionResult` whose lists (figures,
+   tables, key_numbers, notes, issues) may each be empty. Say what is missing
+   with ``Issue("missing", ...)`` and what looks spoiled with
+   ``Issue("suspect", ...)``: they are listed at the end of the page and on
+   stderr. An exception in ``build`` does not stop the report: it becomes an
+   ``Issue("error", ...)`` and the command exits with status 1.
+5. ``needs`` names the asv benchmarks the section reads: a name that asv's
+   ``benchmarks.json`` does not define is reported (renamed benchmark?), and
+   benchmarks no section needs are listed under "Other benchmarks".
+   ``per_machine=False`` calls ``build`` once with every machine's rows
+   instead of once per machine (for sections that read committed records).
+6. Test it from a results fixture: ``build_report(fixture, tmp_path)``
+   returns the :class:`~.page.Page`; ``page.section("train")`` is yours.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .load import Results, rows
+from .page import Figure, Issue, SectionResult
+from .style import FigureWriter
+
+#: Section modules of this package, in page order. A module that is absent is
+#: skipped (sections other engineers add land here without other edits).
+MODULES = (
+    "section_evidence",   # the notes' claims, verdicts and their evidence: FIRST (issue 13)
+    "section_core",       # time per step, key numbers, the suite's existing plots
+    "section_train",      # training: forward + backward (issue 10)
+    "section_limits",     # parallel-in-time limits: scans, attention (issue 12)
+    "section_gpu",        # the committed gpu_check results (issue 11)
+)
+
+
+@dataclass
+class Context:
+    """What a section's ``build`` function reads (see the module docstring)."""
+
+    df: "object"                 # pandas.DataFrame: selected rows (one machine or all)
+    machine: str | None          # the machine's name; None for per_machine=False
+    results: Results             # everything loaded (machines, benchmarks.json)
+    figures: FigureWriter        # where plots go (with this machine's footnote)
+    records_dir: Path = field(default_factory=lambda: Path("benchmarks/results"))
+
+    def rows(self, benchmark: str):
+        """One benchmark's rows that have a value; integer sizes as int."""
+        return rows(self.df, benchmark)
+
+    def save(self, fig, stem: str, title: str, caption: str, foot: str | None = None) -> Figure:
+        """Write ``fig`` as ``<stem>.png``/``.svg`` (one per machine) and return its Figure.
+
+        ``foot`` replaces the footnote (machine, commit, versions of the asv run)
+        for a plot drawn from another source, such as a committed record."""
+        return self.figures.save(fig, stem, title, caption, foot)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the page.
+
+    Attributes
+    ----------
+    anchor : str
+        HTML id (``index.html#anchor``); unique on the page.
+    title : str
+        Heading.
+    build : callable
+        ``build(ctx: Context) -> SectionResult``.
+    needs : tuple of str
+        asv benchmark names (``file.Class.method``) the section reads.
+    intro : str
+        One paragraph under the heading (optional).
+    per_machine : bool
+        Build once per machine (default) or once for the whole page.
+    """
+
+    anchor: str
+    title: str
+    build: Callable[[Context], SectionResult]
+    needs: tuple = ()
+    intro: str = ""
+    per_machine: bool = True
+
+
+def load_sections(modules=None) -> tuple[list[Section], list[Issue]]:
+    """The sections of every module in ``modules`` (default :data:`MODULES`) that
+    exists, in order.
+
+    Returns ``(sections, issues)``: a module that is absent is skipped
+    silently; one that fails to import or defines no ``SECTIONS`` becomes an
+    ``Issue("error", ...)`` and the rest of the page is still built.
+    """
+    out, issues = [], []
+    for name in MODULES if modules is None else modules:
+        full = f"{__package__}.{name}"
+        try:
+            mod = importlib.import_module(full)
+        except ModuleNotFoundError as e:
+            if e.name == full:          # not written (yet): nothing to show
+                continue
+            issues.append(Issue("error", f"section module {name} cannot be imported: {e}"))
+            continue
+        except Exception as e:  # noqa: BLE001 -- a broken plug-in must not stop the page
+            issues.append(Issue("error", f"section module {name} cannot be imported: "
+                                         f"{type(e).__name__}: {e}"))
+            continue
+        secs = getattr(mod, "SECTIONS", None)
+        if not isinstance(secs, (list, tuple)) or not all(isinstance(s, Section) for s in secs):
+            issues.append(Issue("error", f"section module {name} defines no SECTIONS "
+                                         "(a list of report.sections.Section)"))
+            continue
+        for s in secs:
+            if any(s.anchor == o.anchor for o in out):
+                issues.append(Issue("error", f"section module {name}: anchor {s.anchor!r} is "
+                                             "already used; section skipped"))
+            else:
+                out.append(s)
+    return out, issues
