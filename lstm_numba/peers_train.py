@@ -8,7 +8,9 @@ estimated: every tensor autograd saves for the backward passes through a
 :func:`torch.autograd.graph.saved_tensors_hooks` pack hook, and the bytes of
 the distinct storages behind them are summed, leaving out the storages of the
 caller's x, h0, c0 and the weights (the other backends do not count those
-either). Which path PyTorch takes (oneDNN's fused LSTM, or one autograd node
+either). With ``checkpoint=k`` the forward runs without autograd and keeps
+the state every k steps; the backward reruns each segment under autograd
+from its state. Which path PyTorch takes (oneDNN's fused LSTM, or one autograd node
 per operation per step) is PyTorch's choice; the bytes say what it kept.
 
 :class:`TorchTrainer` builds the module once, for timing loops; the backend
@@ -101,13 +103,88 @@ class TorchTrainer:
                 None if c is None else c[0].detach().numpy().copy(), tape)
 
 
+@dataclass(frozen=True, eq=False)
+class TorchCheckpointTape:
+    """Checkpointed: the module, and the state (1, B, H) at each segment start.
+
+    The first state is the caller's h0/c0 (shared memory, not counted).
+    """
+
+    trainer: "TorchTrainer"
+    x: np.ndarray
+    hs: tuple
+    cs: tuple | None
+    checkpoint: int
+    nbytes: int
+
+
+def _checkpoint_forward(trainer, x, h0, c0, k):
+    """Forward under no_grad, keeping the state every k steps (Chen et al. 2016)."""
+    t_len = x.shape[0]
+    out = np.empty((t_len,) + h0.shape, dtype=x.dtype)
+    h = torch.from_numpy(h0)[None]
+    c = None if c0 is None else torch.from_numpy(c0)[None]
+    hs, cs = [], []
+    with torch.no_grad():
+        for t0 in range(0, t_len, k):
+            hs.append(h)
+            cs.append(c)
+            xs = torch.from_numpy(x[t0:t0 + k])
+            if c is None:
+                o, h = trainer.module(xs, h)
+            else:
+                o, (h, c) = trainer.module(xs, (h, c))
+            out[t0:t0 + k] = o.numpy()
+    kept = [a for a in hs[1:] + cs[1:] if a is not None]
+    nbytes = int(sum(a.numel() * a.element_size() for a in kept))
+    tape = TorchCheckpointTape(trainer, x, tuple(hs), None if c0 is None else tuple(cs), k,
+                               nbytes)
+    return out, h[0].numpy().copy(), None if c is None else c[0].numpy().copy(), tape
+
+
+def _checkpoint_backward(tape: TorchCheckpointTape, grad_outputs, grad_h, grad_c):
+    """Each segment's forward again under autograd, from its state, then its backward."""
+    tr, x, k = tape.trainer, tape.x, tape.checkpoint
+    dx = np.empty_like(x)
+    dh = torch.from_numpy(grad_h)[None]
+    dc = None if grad_c is None else torch.from_numpy(grad_c)[None]
+    dparams = [torch.zeros_like(p_) for p_ in tr.params]
+    for s in range(len(tape.hs) - 1, -1, -1):
+        t0 = s * k
+        xs = torch.from_numpy(x[t0:t0 + k]).requires_grad_(True)
+        h = tape.hs[s].detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            if tape.cs is None:
+                o, h_end = tr.module(xs, h)
+                outs, ins, ups = (o, h_end), (xs, h), (dh,)
+            else:
+                c = tape.cs[s].detach().clone().requires_grad_(True)
+                o, (h_end, c_end) = tr.module(xs, (h, c))
+                outs, ins, ups = (o, h_end, c_end), (xs, h, c), (dh, dc)
+            go = torch.from_numpy(grad_outputs[t0:t0 + k])
+            got = torch.autograd.grad(outs, ins + tr.params, (go,) + ups, allow_unused=True)
+        dx[t0:t0 + k] = got[0].numpy()
+        dh = got[1]
+        if tape.cs is not None:
+            dc = got[2]
+        for acc, g in zip(dparams, got[len(ins):]):
+            if g is not None:
+                acc += g
+    grads = [g.numpy() for g in dparams]
+    return (dx, dh[0].numpy().copy(), None if dc is None else dc[0].numpy().copy(), *grads)
+
+
 def forward_train(p, checkpoint: int | None, name: str = "torch"):
-    """Training forward: ``(outputs, h, c or None, TorchTape)``."""
+    """Training forward: ``(outputs, h, c or None, tape)``.
+
+    ``checkpoint=k``: the forward runs without autograd keeping the state
+    every k steps; the backward reruns each segment under autograd (the
+    same recomputation the other backends do).
+    """
+    trainer = TorchTrainer(p.spec.name, p.weights)
     if checkpoint is not None:
-        raise ValueError(f"backend {name!r} trains without checkpointing; checkpoint must "
-                         f"be None (got {checkpoint}); backends that checkpoint: numpy, "
-                         "numba, numba-parallel")
-    return TorchTrainer(p.spec.name, p.weights).forward(p.x, p.h0, p.c0)
+        return _checkpoint_forward(trainer, p.x, p.h0, p.c0, checkpoint)
+    return trainer.forward(p.x, p.h0, p.c0)
 
 
 def make_train_runner(name: str, cell: str, weights):
@@ -120,7 +197,7 @@ def make_train_runner(name: str, cell: str, weights):
 
     def fwd(p, checkpoint, name=name):
         if checkpoint is not None:
-            forward_train(p, checkpoint, name)        # raises the same error
+            return _checkpoint_forward(trainer, p.x, p.h0, p.c0, checkpoint)
         return trainer.forward(p.x, p.h0, p.c0)
 
     return fwd
@@ -128,6 +205,8 @@ def make_train_runner(name: str, cell: str, weights):
 
 def backward_train(tape: TorchTape, grad_outputs, grad_h, grad_c):
     """``(dx, dh0, dc0 or None, dw_ih, dw_hh, db_ih, db_hh)`` by autograd."""
+    if isinstance(tape, TorchCheckpointTape):
+        return _checkpoint_backward(tape, grad_outputs, grad_h, grad_c)
     grads = [torch.from_numpy(grad_outputs), torch.from_numpy(grad_h)[None]]
     if tape.cell == "lstm":
         grads.append(torch.from_numpy(grad_c)[None])

@@ -25,7 +25,7 @@ def _trains_here(name):
 
 
 TRAINERS = [n for n in training.training_backends() if _trains_here(n)]
-CHECKPOINTERS = [n for n in TRAINERS if n != "torch"]      # torch trains without
+CHECKPOINTERS = TRAINERS
 FAST = [n for n in TRAINERS if n != "numpy"]
 
 
@@ -253,7 +253,8 @@ def test_checkpointing_gives_the_same_gradients(backend, cell, dtype, k):
     full = ln.forward(cell, x, w, h0, c0, backend=backend, train=True)
     fw = ln.forward(cell, x, w, h0, c0, backend=backend, train=True, checkpoint=k)
     assert fw.checkpoint == (4 if k == "sqrt" else k)
-    np.testing.assert_array_equal(fw.outputs, full.outputs)
+    # (torch's segments batch their input products differently: rounding differs)
+    np.testing.assert_allclose(fw.outputs, full.outputs, rtol=0, atol=tolerance(dtype).atol)
     g = ln.backward(fw, go, gh, gc)
     assert_grads_close(g, oracle_grads(cell, x, w, h0, c0, go, gh, gc), dtype, cell,
                        shapes_of(cell, t, b, i, h), f"{backend} checkpoint={k}")
@@ -298,8 +299,9 @@ def test_torch_tape_is_measured():
         sizes.append(ln.forward("lstm", x, w, h0, c0, backend="torch", train=True).tape.nbytes)
     assert 0 < sizes[0] < sizes[1]
     assert sizes[1] >= 32 * 4 * 16 * 4        # at least the outputs' worth
-    with pytest.raises(ValueError, match="checkpoint"):
-        ln.forward("lstm", x, w, backend="torch", train=True, checkpoint=2)
+    # checkpointed: the states at segment starts, less the caller's h0/c0 (2 tensors)
+    ck = ln.forward("lstm", x, w, h0, c0, backend="torch", train=True, checkpoint=8).tape.nbytes
+    assert ck == (32 // 8 - 1) * 2 * 4 * 16 * 4
 
 
 # ------------------------------------------------------------ long sequence
