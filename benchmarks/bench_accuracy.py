@@ -15,9 +15,9 @@ import lstm_numba as ln
 from lstm_numba.measure import make_problem, max_abs_err
 from lstm_numba.reference import oracle64
 
-from .common import make_runner, pick, require_backend, set_threads
+from .common import cpu_backends, make_runner, pick, require_backend, set_threads
 
-BACKENDS = ["numpy-seed", "numpy", "numba", "numba-parallel", "torch"]
+BACKENDS = cpu_backends()
 T, B, I, H = pick(fast=(50, 3, 45, 61), full=(1000, 3, 45, 61), smoke=(5, 3, 4, 7))
 
 

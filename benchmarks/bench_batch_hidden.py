@@ -15,10 +15,10 @@ T=128, all cores.
 import lstm_numba as ln
 from lstm_numba.measure import sgemm_gflops
 
-from .common import (SUITE_THREADS, Problem, Timing, best_time, flops, max_threads, pick,
+from .common import (SUITE_THREADS, _ForwardRates, _ForwardTime, cpu_backends, max_threads, pick,
                      set_threads, suite_backends)
 
-BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
+BACKENDS = suite_backends(cpu_backends())
 SEQ_LEN = pick(fast=64, full=128, smoke=8)
 
 _GRID = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]),
@@ -29,21 +29,14 @@ _GRID = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]),
 _NAMES = ["cell", "backend", "hidden", "batch", "seq_len", "threads"]
 
 
-class BatchHidden(Timing):
+class BatchHidden(_ForwardTime):
     """Forward time over (hidden, batch) at fixed T (float32)."""
 
     params = _GRID
     param_names = _NAMES
 
-    def setup(self, cell, backend, hidden, batch, seq_len, threads):
-        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
 
-    def time_forward(self, cell, backend, hidden, batch, seq_len, threads):
-        """Seconds for one forward pass of T steps."""
-        self.run(*self.args)
-
-
-class BatchHiddenRates(Timing):
+class BatchHiddenRates(_ForwardRates):
     """GFLOP/s and efficiency vs sgemm over (hidden, batch), one process each.
 
     numpy-seed is left out here (its speedup is in the heatmap from the times).
@@ -51,23 +44,6 @@ class BatchHiddenRates(Timing):
 
     params = [_GRID[0], [b for b in BACKENDS if b != "numpy-seed"]] + _GRID[2:]
     param_names = _NAMES
-
-    def setup(self, cell, backend, hidden, batch, seq_len, threads):
-        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
-        self.flops = flops(cell, seq_len, batch, hidden)
-
-    def track_gflops(self, cell, backend, hidden, batch, seq_len, threads):
-        """GFLOP/s (best of >= 3 calls), DeepBench's FLOP count."""
-        return self.flops / best_time(lambda: self.run(*self.args)) / 1e9
-
-    track_gflops.unit = "GFLOP/s"
-
-    def track_efficiency(self, cell, backend, hidden, batch, seq_len, threads):
-        """GFLOP/s over this process's 1024^3 sgemm rate at the same thread count."""
-        peak = sgemm_gflops()
-        return self.flops / best_time(lambda: self.run(*self.args)) / 1e9 / peak
-
-    track_efficiency.unit = "fraction of sgemm"
 
 
 class Sgemm:

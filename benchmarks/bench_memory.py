@@ -25,10 +25,10 @@ import tracemalloc
 
 from lstm_numba.measure import make_problem
 
-from .common import (SUITE_THREADS, Timing, make_runner, pick, require_backend,
+from .common import (SUITE_THREADS, Timing, cpu_backends, make_runner, pick, require_backend,
                      require_seed_cap, set_threads, suite_backends)
 
-BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
+BACKENDS = suite_backends(cpu_backends())
 HIDDEN = pick(fast=256, full=256, smoke=16)
 BATCH = pick(fast=8, full=16, smoke=2)
 

@@ -11,17 +11,16 @@ H=512, B=16, T from 16 to 8192, all cores. B, H and the thread count are
 parameters with one value each, so the results say what they measured.
 """
 import lstm_numba as ln
-from lstm_numba.measure import sgemm_gflops
 
-from .common import SUITE_THREADS, Problem, Timing, best_time, flops, pick, suite_backends
+from .common import SUITE_THREADS, _ForwardRates, _ForwardTime, cpu_backends, pick, suite_backends
 
-BACKENDS = suite_backends(["numpy-seed", "numpy", "numba", "numba-parallel", "torch"])
+BACKENDS = suite_backends(cpu_backends())
 HIDDEN = pick(fast=256, full=512, smoke=16)
 BATCH = pick(fast=8, full=16, smoke=2)
 _NAMES = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
 
 
-class SeqLen(Timing):
+class SeqLen(_ForwardTime):
     """Forward time of one layer vs sequence length T (float32)."""
 
     params = [list(ln.CELLS), BACKENDS,
@@ -29,15 +28,8 @@ class SeqLen(Timing):
               [BATCH], [HIDDEN], [SUITE_THREADS]]
     param_names = _NAMES
 
-    def setup(self, cell, backend, seq_len, batch, hidden, threads):
-        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
 
-    def time_forward(self, cell, backend, seq_len, batch, hidden, threads):
-        """Seconds for one forward pass over T steps."""
-        self.run(*self.args)
-
-
-class SeqLenRates(Timing):
+class SeqLenRates(_ForwardRates):
     """Throughput, GFLOP/s and sgemm efficiency vs T, measured in one process.
 
     Each value is from the best of >= 3 calls, timed in the process that
@@ -49,28 +41,8 @@ class SeqLenRates(Timing):
               [BATCH], [HIDDEN], [SUITE_THREADS]]
     param_names = _NAMES
 
-    def setup(self, cell, backend, seq_len, batch, hidden, threads):
-        self.run, self.args = Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
-        self.flops = flops(cell, seq_len, batch, hidden)
-
-    def _best(self):
-        return best_time(lambda: self.run(*self.args))
-
-    def track_throughput(self, cell, backend, seq_len, batch, hidden, threads):
+    def track_throughput(self, *params):
         """Timesteps x batch processed per second (best of >= 3 calls)."""
-        return seq_len * batch / self._best()
+        return self.sample_steps / self._seconds()
 
     track_throughput.unit = "steps*batch/s"
-
-    def track_gflops(self, cell, backend, seq_len, batch, hidden, threads):
-        """GFLOP/s, DeepBench's count 2*B*G*H*(I+H) per step."""
-        return self.flops / self._best() / 1e9
-
-    track_gflops.unit = "GFLOP/s"
-
-    def track_efficiency(self, cell, backend, seq_len, batch, hidden, threads):
-        """GFLOP/s over this process's 1024^3 sgemm GFLOP/s (same thread count)."""
-        peak = sgemm_gflops()
-        return self.flops / self._best() / 1e9 / peak
-
-    track_efficiency.unit = "fraction of sgemm"

@@ -10,9 +10,9 @@ explicitly in ``setup`` for all three pools (BLAS, Numba, PyTorch) at once;
 
 Sizes: LSTM, H=256, T=64 (fast) / H=512, T=128 (full), float32.
 """
-from .common import Problem, Timing, is_full, max_threads, pick
+from .common import Problem, Timing, cpu_backends, is_full, max_threads, pick
 
-BACKENDS = ["numba", "numba-parallel", "torch"]
+BACKENDS = cpu_backends("project", "peer")
 HIDDEN = pick(fast=256, full=512, smoke=16)
 SEQ_LEN = pick(fast=64, full=128, smoke=8)
 

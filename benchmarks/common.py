@@ -39,6 +39,14 @@ def is_full() -> bool:
     return profile() == "full"
 
 
+def cpu_backends(*kinds: str) -> list[str]:
+    """CPU backends in registry order (the order of every table and legend),
+    only those of the given kinds (oracle, baseline, project, peer) if any are named."""
+    from lstm_numba.backends import REGISTRY
+
+    return [n for n, b in REGISTRY.items() if b.device == "cpu" and (not kinds or b.kind in kinds)]
+
+
 def require_backend(name: str) -> None:
     """Raise NotImplementedError (asv's "skip this parameter") if unavailable."""
     from lstm_numba.backends import get
@@ -175,3 +183,46 @@ class Problem:
 def flops(cell, seq_len, batch, hidden, input_size=None):
     """DeepBench FLOPs of one forward pass (``ln.flops``), I defaulting to H."""
     return ln.flops(cell, seq_len, batch, hidden if input_size is None else input_size, hidden)
+
+
+class _Forward(Timing):
+    """Base of the size sweeps: one cached problem per parameter set, one forward pass.
+
+    ``setup`` reads cell, backend, seq_len, batch, hidden and threads by name from
+    the subclass's ``param_names``, whatever their order. The leading underscore
+    keeps asv from listing this base as a benchmark of every module importing it.
+    """
+
+    def setup(self, *params):
+        p = dict(zip(self.param_names, params))
+        self.run, self.args = Problem.get(p["backend"], p["cell"], p["seq_len"], p["batch"],
+                                          p["hidden"], threads=p["threads"])
+        self.flops = flops(p["cell"], p["seq_len"], p["batch"], p["hidden"])
+        self.sample_steps = p["seq_len"] * p["batch"]
+
+    def _seconds(self) -> float:
+        return best_time(lambda: self.run(*self.args))
+
+
+class _ForwardTime(_Forward):
+    def time_forward(self, *params):
+        """Seconds for one forward pass over T steps."""
+        self.run(*self.args)
+
+
+class _ForwardRates(_Forward):
+    """GFLOP/s and the fraction of sgemm, each from the harness's minimum of >= 3 calls,
+    timed in the process that measured its sgemm rate at the same thread count."""
+
+    def track_gflops(self, *params):
+        """GFLOP/s (best of >= 3 calls), DeepBench's count 2*B*G*H*(I+H) per step."""
+        return self.flops / self._seconds() / 1e9
+
+    track_gflops.unit = "GFLOP/s"
+
+    def track_efficiency(self, *params):
+        """GFLOP/s over this process's 1024^3 sgemm GFLOP/s (same thread count)."""
+        peak = sgemm_gflops()
+        return self.flops / self._seconds() / 1e9 / peak
+
+    track_efficiency.unit = "fraction of sgemm"

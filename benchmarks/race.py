@@ -44,15 +44,18 @@ TARGET = {"lstm": 1.0, "gru": 0.67, "rnn": 0.67}   # issue 4: max time ratio
 EFFICIENCY_TARGET = 0.90                             # B >= 16 and H >= 256
 
 
-def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=3, max_rep=30, settle_s=0.0):
+def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=4, max_rep=31, settle_s=0.0):
     """Interleaved :class:`~lstm_numba.measure.Measurement` (min) per backend, one grid cell.
 
     Two warm-up rounds (JIT compile, torch's first call; the second sizes the
     number of rounds), then ``min_rep`` to ``max_rep`` rounds within
-    ``budget_s``. ``settle_s``: pause before each timed call. Numba's and
-    PyTorch's OpenMP pools each spin-wait a few milliseconds after a parallel
-    region; without a pause, the pool of the backend that ran last steals
-    cores from the next one (both sides lose, whichever runs second loses most).
+    ``budget_s`` (4 to 31: the samples the race had before the harness,
+    whose first timed call doubled as the estimate of the round).
+
+    ``settle_s``: pause before each timed call. Numba's and PyTorch's OpenMP
+    pools each spin-wait a few milliseconds after a parallel region; without
+    a pause, the pool of the backend that ran last steals cores from the next
+    one (both sides lose, whichever runs second loses most).
     """
     x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
     runners = {n: get(n).runner(cell, w) for n in CONTENDERS}
@@ -192,22 +195,28 @@ def run_race(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_grid_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The grid and timing options every race mode shares (cells, H, B, T, threads,
+    budget, settle); other race scripts add theirs on top."""
     ap.add_argument("--cells", nargs="+", default=list(ln.CELLS), choices=ln.CELLS)
     ap.add_argument("--hidden", nargs="+", type=int, default=[128, 256, 512])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
     ap.add_argument("--seq", nargs="+", type=int, default=[128, 1024])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--breakdown", action="store_true",
-                    help="instead of the race: where the numba kernel's time goes per step")
-    ap.add_argument("--quick", action="store_true",
-                    help="a small subset: H=256, B in {1, 64}, T=128")
     ap.add_argument("--budget", type=float, default=1.5,
                     help="seconds of repeats per grid cell (default 1.5)")
     ap.add_argument("--settle", type=float, default=0.03,
                     help="seconds of pause before each timed call at > 1 thread, so "
                          "the other backend's spinning OpenMP pool goes idle (default 0.03)")
+    return ap
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    ap.add_argument("--breakdown", action="store_true",
+                    help="instead of the race: where the numba kernel's time goes per step")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small subset: H=256, B in {1, 64}, T=128")
     return ap
 
 
