@@ -75,8 +75,10 @@ def test_every_plot_and_the_index_are_written(tmp_path, capsys):
     out = tmp_path / "reports"
     page = report.build_report(FIXTURE, out, html_dir=tmp_path / "asvhtml",
                                records_dir=tmp_path / "no-records")
-    written = [f.stem for f in page.figures]
+    core = {s.anchor for s in report.load_sections(("section_core",))[0]}
+    written = [f.stem for s in page.sections if s.anchor in core for f in s.result.figures]
     assert sorted(written) == sorted(PLOTS)
+    assert not page.section("gpu").result.figures
     for stem in PLOTS:
         for ext in ("png", "svg"):
             f = out / f"{stem}.{ext}"
