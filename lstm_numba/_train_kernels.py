@@ -10,8 +10,8 @@ Three kinds of kernel:
   elementwise pass per batch row and one product ``dh_prev = dG_t @ W_hh``;
 * the batched products after each block of steps (:func:`batched`):
   ``dW += dG^T [X | H_prev]`` by a register-tiled outer-product kernel
-  (:func:`dw_acc`, compiled with SLP on like :mod:`lstm_numba._gemm`),
-  bias sums, and ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
+  (:func:`gemm_acc` on dG transposed and X / H_prev packed per block,
+  compiled with SLP on like :mod:`lstm_numba._gemm`), bias sums, and ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
 
 Gate rows hold G*H values padded to a whole number of panels (the
 micro-kernel writes whole panels); the padding of every dG row is zero.
@@ -95,73 +95,101 @@ def pack_plain(w, wp):
 
 
 # ---------------------------------------------------- dW = dG^T @ B, batched
+# dW (M, N) += dG^T (M, K) @ B (K, N), K = the block's rows. Read straight
+# from their row-major arrays, 4 columns of dG sit 4 KiB apart from one k to
+# the next (rows of 1024 floats): every load a new cache line and page, all
+# in the same cache sets (measured 4x slower than sgemm). So each block's dG
+# is transposed (dG^T rows contiguous in k, like the ``a`` of gemm_rows) and
+# B packed into panels, and the product is gemm_rows' register tile,
+# accumulating into dW.
+
+@njit(**JIT)
+def pack_rows(src, r0, k0, k1, wp):
+    """wp[p, k, c] = src[r0 + k - k0, p*NC + c] for k in [k0, k1) (zero past N)."""
+    full_width()
+    n_len = src.shape[1]
+    npan, _, nc = wp.shape
+    for p in range(npan):
+        nv = min(nc, n_len - p * nc)
+        for k in range(k0, k1):
+            for c in range(nv):
+                wp[p, k, c] = src[r0 + k - k0, p * nc + c]
+            for c in range(nv, nc):
+                wp[p, k, c] = 0.0
+
+
+@njit(**JIT)
+def pack_plain(w, wp):
+    """wp[p, k, c] = w[k, p*NC + c]: ``w (K, N)`` itself (not transposed) in panels.
+
+    Zero past N and for k >= K (``wp`` may have more rows than ``w``: the
+    padded gate width of the dG rows it multiplies).
+    """
+    k_len = w.shape[0]
+    npan, kp, nc = wp.shape
+    pack_rows(w, 0, 0, k_len, wp)
+    for p in range(npan):
+        for k in range(k_len, kp):
+            for c in range(nc):
+                wp[p, k, c] = 0.0
+
+
+@njit(**JIT)
+def transpose_cols(src, k_len, m0, m1, dst):
+    """dst[m, k] = src[k, m] for m in [m0, m1), k < k_len, in 16 x 16 blocks."""
+    full_width()
+    for mb in range(m0, m1, 16):
+        me = min(m1, mb + 16)
+        for kb in range(0, k_len, 16):
+            ke = min(k_len, kb + 16)
+            for m in range(mb, me):
+                for k in range(kb, ke):
+                    dst[m, k] = src[k, m]
+
 
 @njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
-def _tn_tile4(a, ra0, m, b, rb0, k_len, out, n0):
-    """out[m:m+4, n0:n0+NC] += a[ra0:ra0+k, m:m+4]^T @ b[rb0:rb0+k, n0:n0+NC].
-
-    The same 4 x NC register tile as _gemm's _tile4: per k, 4 broadcasts of
-    a's row (4 adjacent values), NC values of b's row, 16 FMAs. Neither
-    operand needs packing: both are read along their rows.
-    """
-    nc = _nc(out)
-    acc = _stack(256, out)
+def _tile4_acc(a, r, k_len, wp, p, out, o):
+    """out[o:o+4, panel p] += a[r:r+4, :k_len] @ panel p: 4 x NC in registers."""
+    nc = _nc(wp)
+    acc = _stack(256, wp)
+    n0 = p * nc
     for c in range(nc):
-        acc[c] = out[m, n0 + c]
-        acc[64 + c] = out[m + 1, n0 + c]
-        acc[128 + c] = out[m + 2, n0 + c]
-        acc[192 + c] = out[m + 3, n0 + c]
+        acc[c] = out[o, n0 + c]
+        acc[64 + c] = out[o + 1, n0 + c]
+        acc[128 + c] = out[o + 2, n0 + c]
+        acc[192 + c] = out[o + 3, n0 + c]
     for k in range(k_len):
-        a0 = a[ra0 + k, m]
-        a1 = a[ra0 + k, m + 1]
-        a2 = a[ra0 + k, m + 2]
-        a3 = a[ra0 + k, m + 3]
+        a0 = a[r, k]
+        a1 = a[r + 1, k]
+        a2 = a[r + 2, k]
+        a3 = a[r + 3, k]
         for c in range(nc):
-            w = b[rb0 + k, n0 + c]
+            w = wp[p, k, c]
             acc[c] += a0 * w
             acc[64 + c] += a1 * w
             acc[128 + c] += a2 * w
             acc[192 + c] += a3 * w
     for c in range(nc):
-        out[m, n0 + c] = acc[c]
-        out[m + 1, n0 + c] = acc[64 + c]
-        out[m + 2, n0 + c] = acc[128 + c]
-        out[m + 3, n0 + c] = acc[192 + c]
+        out[o, n0 + c] = acc[c]
+        out[o + 1, n0 + c] = acc[64 + c]
+        out[o + 2, n0 + c] = acc[128 + c]
+        out[o + 3, n0 + c] = acc[192 + c]
 
 
 @njit(fastmath=FASTMATH_GEMM, **JIT)
-def _tn_tail(a, ra0, m0, m1, b, rb0, k_len, out, n0, nv):
-    """The last, partial panel (nv < NC columns of b): a plain loop, rare sizes only."""
-    full_width()
-    for m in range(m0, m1):
-        for k in range(k_len):
-            am = a[ra0 + k, m]
-            for c in range(nv):
-                out[m, n0 + c] += am * b[rb0 + k, n0 + c]
+def gemm_acc(a, m0, m1, k_len, wp, out):
+    """``out[m] += a[m, :k_len] @ W`` for m in [m0, m1) (a multiple of 4 rows).
 
-
-@njit(fastmath=FASTMATH_GEMM, **JIT)
-def dw_acc(a, ra0, b, rb0, k_len, out, g0, g1):
-    """``out[m, :N] += sum_k a[ra0+k, m] * b[rb0+k, :N]`` for m in [16*g0, 16*g1).
-
-    a : (R, M) dG rows (M a multiple of 16); b : (R', N) X or H_prev rows;
-    out : (M, >= ceil(N/NC)*NC). Groups of 16 columns of ``a`` (one cache
-    line of float32) outermost, so each line of ``a`` is fetched once while
-    the ``k_len`` rows of ``b`` stay in L2 across the groups.
+    ``wp`` (P, >= k_len, NC) packed W; ``out`` (M, >= P*NC). Rows in groups
+    of 32 outermost: a group's rows of ``a`` stay in L2 across the panels.
     """
     full_width()
-    n_len = b.shape[1]
-    nc = _nc(out)
-    npan = (n_len + nc - 1) // nc
-    for g in range(g0, g1):
-        m0 = 16 * g
+    npan = wp.shape[0]
+    for g in range(m0, m1, 32):
+        ge = min(m1, g + 32)
         for p in range(npan):
-            n0 = p * nc
-            if n0 + nc <= n_len:
-                for q in range(4):
-                    _tn_tile4(a, ra0, m0 + 4 * q, b, rb0, k_len, out, n0)
-            else:
-                _tn_tail(a, ra0, m0, m0 + 16, b, rb0, k_len, out, n0, n_len - n0)
+            for m in range(g, ge, 4):
+                _tile4_acc(a, m, k_len, wp, p, out, m)
 
 
 @njit(**_KERNEL)
@@ -449,30 +477,43 @@ def bwd_split(cell, s0, s1, tbase, hbase, t_len, batch, G, HN, CS, hfirst, Hs, g
 
 @njit(**_KERNEL_PAR)
 def batched(dGx, dGh, rows, x2, xr0, hfirst, n_first, Hs, hr0, wihq, zbi, dxp, dxr0,
-            dwih, dwhh, dbx, dbh, same, gbounds, rbounds):
+            dwih, dwhh, dbx, dbh, same, xp, hpk, dGxT, dGhT, gbounds, rbounds):
     """The products of a block of ``rows`` dG rows that wait for no step.
 
-    Worker q: dW_ih += dGx^T X and dW_hh += dGh^T H_prev for dW rows
-    [16*gbounds[q], 16*gbounds[q+1]) (H_prev: the first ``n_first`` rows
-    from hfirst, the rest from Hs at row hr0), the bias sums of those
-    columns, then dX rows [rbounds[q], rbounds[q+1]) of the block = dGx @
-    W_ih, into dxp at row dxr0. No worker writes what another reads.
-    ``same``: dGh is dGx (LSTM, RNN): one bias sum serves both.
+    First the block's X rows (x2 from row xr0) and H_prev rows (the first
+    ``n_first`` from hfirst, the rest from Hs at row hr0) are packed into
+    panels xp, hpk (worker q: rows [rbounds[q], rbounds[q+1])). Then worker
+    q: dG^T rows [16*gbounds[q], 16*gbounds[q+1]) (transposed into dGxT,
+    dGhT), dW_ih += dGx^T X and dW_hh += dGh^T H_prev for those rows of dW,
+    the bias sums of those columns, then dX rows [rbounds[q], rbounds[q+1])
+    of the block = dGx @ W_ih, into dxp at row dxr0. No worker writes what
+    another reads. ``same``: dGh is dGx (LSTM, RNN).
     """
     npi = wihq.shape[0]
     zero = npi - npi    # not a literal (see fwd_range)
     fwd = npi < 0
-    for q in prange(gbounds.shape[0] - 1):
-        g0 = gbounds[q]
-        g1 = gbounds[q + 1]
-        dw_acc(dGx, zero, x2, xr0, rows, dwih, g0, g1)
-        if n_first > 0:
-            dw_acc(dGh, zero, hfirst, zero, n_first, dwhh, g0, g1)
-        if rows > n_first:
-            dw_acc(dGh, n_first, Hs, hr0, rows - n_first, dwhh, g0, g1)
-        _colsum(dGx, 0, rows, dbx, 16 * g0, 16 * g1)
-        if not same:
-            _colsum(dGh, 0, rows, dbh, 16 * g0, 16 * g1)
+    nw = gbounds.shape[0] - 1
+    for q in prange(nw):
+        r0 = rbounds[q]
+        r1 = rbounds[q + 1]
+        pack_rows(x2, xr0 + r0, r0, r1, xp)
+        if r0 < n_first:
+            pack_rows(hfirst, r0, r0, min(r1, n_first), hpk)
+        if r1 > n_first:
+            k0 = max(r0, n_first)
+            pack_rows(Hs, hr0 + k0 - n_first, k0, r1, hpk)
+    for q in prange(nw):
+        m0 = 16 * gbounds[q]
+        m1 = 16 * gbounds[q + 1]
+        transpose_cols(dGx, rows, m0, m1, dGxT)
+        gemm_acc(dGxT, m0, m1, rows, xp, dwih)
+        if same:
+            gemm_acc(dGxT, m0, m1, rows, hpk, dwhh)
+        else:
+            transpose_cols(dGh, rows, m0, m1, dGhT)
+            gemm_acc(dGhT, m0, m1, rows, hpk, dwhh)
+            _colsum(dGh, 0, rows, dbh, m0, m1)
+        _colsum(dGx, 0, rows, dbx, m0, m1)
         r0 = rbounds[q]
         r1 = rbounds[q + 1]
         if r1 > r0:

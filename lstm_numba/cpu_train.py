@@ -15,8 +15,9 @@ the gate pre-activations) and one product ``dh_prev = dG_t @ W_hh`` (the
 register-tiled micro-kernel of :mod:`lstm_numba._gemm` on ``W_hh`` packed
 un-transposed). Everything else waits for the end of the block and is done
 as a few big products over all its rows: ``dW_ih += dG^T X``,
-``dW_hh += dG^T H_prev`` (a 4 x NC register-tile outer-product kernel,
-:func:`lstm_numba._train_kernels.dw_acc`), the bias sums and
+``dW_hh += dG^T H_prev`` (dG transposed, X and H_prev packed into panels
+per block, then gemm_rows' register tile accumulating into dW:
+:func:`lstm_numba._train_kernels.gemm_acc`), the bias sums and
 ``dX = dG @ W_ih``. A block is ``BLOCK_ROWS`` rows of dG (kept in L2/L3
 between its recurrence and its products), or one checkpoint segment.
 
@@ -290,6 +291,11 @@ def backward_train(tape, grad_outputs, grad_h, grad_c, profile=None):
     rows_max = steps * batch
     dGx = np.zeros((rows_max, n_pad), dtype=dt)
     dGh = np.zeros((rows_max, n_pad), dtype=dt) if cell == 2 else dGx
+    nc = panel_width(dt)
+    xp = np.empty((i_pad // nc, rows_max, nc), dtype=dt)
+    hpk = np.empty((h_pad // nc, rows_max, nc), dtype=dt)
+    dGxT = np.empty((n_pad, rows_max), dtype=dt)
+    dGhT = np.empty((n_pad, rows_max), dtype=dt) if cell == 2 else dGxT
     if ckpt:
         pk = pack(("rnn", "lstm", "gru")[cell], tape.weights)
         bufs = (np.empty((rows_max, n_pad), dtype=dt),
@@ -305,7 +311,7 @@ def backward_train(tape, grad_outputs, grad_h, grad_c, profile=None):
 
     bounds = _row_bounds(batch, threads)
     gbounds = _split(n_pad // 16, threads, 1)
-    _compile_bwd(dGx, x2, dwih, wihq, zbi, dxp, whhq, hp)
+    _compile_bwd(dGx, dGxT, xp, dwih, wihq, zbi, dxp, whhq, hp)
     nblocks = -(-t_len // steps)
     if clock:
         t_mark = _lap(profile, "setup", t_mark)
@@ -332,8 +338,8 @@ def backward_train(tape, grad_outputs, grad_h, grad_c, profile=None):
         if clock:
             t_mark = _lap(profile, "recurrence", t_mark)
         K.batched(dGx, dGh, rows, x2, s0 * batch, hfirst, batch, Hs, (s0 - hbase) * batch,
-                  wihq, zbi, dxp, s0 * batch, dwih, dwhh, dbx, dbh, cell != 2, gbounds,
-                  _split(rows, threads, 4))
+                  wihq, zbi, dxp, s0 * batch, dwih, dwhh, dbx, dbh, cell != 2, xp, hpk,
+                  dGxT, dGhT, gbounds, _split(rows, threads, 4))
         if clock:
             t_mark = _lap(profile, "batched", t_mark)
 
@@ -352,8 +358,8 @@ def _lap(profile: dict, phase: str, since: float) -> float:
     return now
 
 
-def _compile_bwd(dG, x2, dwih, wihq, zbi, dxp, whhq, hp):
+def _compile_bwd(dG, dGT, xp, dwih, wihq, zbi, dxp, whhq, hp):
     """Compile the backward's micro-kernels with SLP on before the kernels that call them."""
-    compile_gemm(dG, 0, x2, 0, 1, dwih, 0, 1, kernel=K.dw_acc)
+    compile_gemm(dGT, 0, 1, 1, xp, dwih, kernel=K.gemm_acc)
     compile_gemm(dG, 0, 1, wihq, zbi, dxp, 0, 0, 1, False)
     compile_gemm(dG, 0, 1, whhq, zbi, hp, 0, 0, 1, False)
