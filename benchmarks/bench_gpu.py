@@ -1,8 +1,8 @@
 """Question: on a GPU, is a step a launch (or a barrier) or arithmetic?
 
-``cuda`` launches one kernel per step, ``cuda-persistent`` one cooperative
-kernel per sequence with a grid-wide barrier per step, ``torch-cuda`` is
-cuDNN. At batch 1 the arithmetic of a step is tiny, so the time per step is
+``cuda`` launches one kernel per step (replayed from a CUDA graph),
+``cuda-persistent`` one cooperative kernel per sequence with a grid-wide
+barrier per step, ``torch-cuda`` is cuDNN. At batch 1 the arithmetic of a step is tiny, so the time per step is
 the launch (or barrier) latency; as B grows the step becomes a real matrix
 product. ``benchmarks/gpu_check.py`` is the one-call version of this race
 (with checks and a table) for machines without asv.
@@ -26,7 +26,9 @@ full H in {256, 512, 1024}, B in {1, 4, 8, 64}, T in {128, 1024}.
 """
 import numpy as np
 
-from .common import Timing, make_problem, pick, require_backend
+from lstm_numba.measure import make_problem
+
+from .common import Timing, pick, require_backend
 
 BACKENDS = ["cuda", "cuda-persistent", "torch-cuda"]
 
@@ -41,54 +43,28 @@ def _require_real_gpu(backend):
             "(NUMBA_ENABLE_CUDASIM=1, no GPU) -- timing a simulator is meaningless")
 
 
-class _GpuRun:
-    """A warmed-up forward pass on device-resident inputs; ``call()`` syncs."""
+def _device_run(backend, cell, seq_len, batch, hidden):
+    """A warmed-up :class:`~lstm_numba.measure.DeviceRun` on device-resident inputs."""
+    x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden, dtype=np.float32)
+    if backend == "torch-cuda":
+        from lstm_numba._cuda_runner import TorchCudaRun
 
-    def __init__(self, backend, cell, seq_len, batch, hidden):
-        x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden, dtype=np.float32)
-        self.backend = backend
-        if backend == "torch-cuda":
-            import torch
+        run = TorchCudaRun(cell, w, x, h0, c0, tf32=False)
+    else:
+        from lstm_numba.gpu import CudaRunner
 
-            from lstm_numba.peers import to_torch
+        run = CudaRunner(cell, w, persistent=(backend == "cuda-persistent")).device_run(
+            x, h0, c0)
+    run.shape = (seq_len, batch)
+    run.call()                                    # compile, graph capture, cuDNN plan
+    run.sync()
+    return run
 
-            self.torch = torch
-            self.module = to_torch(cell, w, "cuda")
-            self.x = torch.from_numpy(x).cuda()
-            self.state = torch.from_numpy(h0).cuda()[None]
-            if c0 is not None:
-                self.state = (self.state, torch.from_numpy(c0).cuda()[None])
-            self.weight_bytes = sum(a.nbytes for a in w)
-            self.input_bytes = x.nbytes + h0.nbytes + (0 if c0 is None else c0.nbytes)
-        else:
-            from lstm_numba.gpu import CudaRunner
 
-            self.runner = CudaRunner(cell, w, persistent=(backend == "cuda-persistent"))
-            self.args = self.runner.upload(x, h0, c0)
-        self.shape = (seq_len, batch)
-        self.call()                                   # compile, cuDNN plan: untimed
-
-    def call(self):
-        if self.backend == "torch-cuda":
-            with self.torch.inference_mode():
-                self.module(self.x, self.state)
-            self.torch.cuda.synchronize()
-        else:
-            self.runner.forward_device(*self.args)
-            self.runner.synchronize()
-
-    def device_bytes(self):
-        if self.backend != "torch-cuda":
-            return self.runner.device_bytes(*self.shape)
-        torch = self.torch
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        self.call()
-        # peak of what the call allocated on top of what was held before it
-        # (weights and inputs, counted from their sizes)
-        return (torch.cuda.max_memory_allocated() - base
-                + self.weight_bytes + self.input_bytes)
+def _device_bytes(run):
+    if hasattr(run, "runner"):
+        return run.runner.device_bytes(*run.shape)
+    return run.device_bytes()
 
 
 _GRID = [["lstm"], BACKENDS,
@@ -105,7 +81,7 @@ def _get(backend, cell, seq_len, batch, hidden):
     key = (backend, cell, seq_len, batch, hidden)
     if _CACHE.get("key") != key:
         _CACHE.clear()
-        _CACHE.update(key=key, run=_GpuRun(backend, cell, seq_len, batch, hidden))
+        _CACHE.update(key=key, run=_device_run(backend, cell, seq_len, batch, hidden))
     return _CACHE["run"]
 
 
@@ -129,6 +105,7 @@ class GpuForward(Timing):
     def time_forward(self, cell, backend, hidden, batch, seq_len):
         """Seconds per forward pass (T steps), device synchronised."""
         self.run.call()
+        self.run.sync()
 
 
 class GpuMemory(Timing):
@@ -142,6 +119,6 @@ class GpuMemory(Timing):
 
     def track_device_bytes(self, cell, backend, hidden, batch, seq_len):
         """Device bytes: weights + inputs + every buffer of one forward pass."""
-        return self.run.device_bytes()
+        return _device_bytes(self.run)
 
     track_device_bytes.unit = "bytes"

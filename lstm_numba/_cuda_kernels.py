@@ -1,32 +1,33 @@
-"""The numba.cuda kernels behind the ``cuda`` and ``cuda-persistent`` backends.
+"""Kernel pieces shared by the ``cuda`` and ``cuda-persistent`` designs.
 
-Three kernels, each built by a factory per (cell, dtype) so the gate count,
-the gate math and the scalar type are compile-time constants (a float64
-literal in a float32 kernel would silently promote the arithmetic):
+* :func:`gate_function`: the gate math of one (batch row, hidden unit),
+  applied in registers by both recurrent kernels.
+* :func:`warp_partials`: the per-warp reduction both recurrent kernels end
+  their dot products with (warp shuffles on a GPU; shared memory in the
+  simulator, which has no shuffles).
+* :func:`matmul_nt_kernel`: ``out (M, N) = a (M, K) @ w (N, K).T``, the input
+  projection of all T steps as one product when CuPy/cuBLAS is absent.
+  64x64 output tile per block, 4x4 outputs per thread in registers, K in
+  tiles of 16 through shared memory.
 
-``matmul_nt``  out (M, N) = a (M, K) @ w (N, K).T -- the input projection of
-               all T steps as one product (used when CuPy/cuBLAS is absent).
-               64x64 output tile per block, 4x4 outputs per thread in
-               registers, K in tiles of 16 through shared memory.
-``step``       one time step: the recurrent product for a tile of 32 hidden
-               units across all G gates and the gate math applied in
-               registers; one launch per step.
-``persistent`` the whole sequence in one cooperative launch: each block keeps
-               its slice of w_hh in shared memory for all T steps and the
-               grid meets at ``this_grid().sync()`` between steps.
+The recurrent kernels live with their designs: :mod:`._cuda_step` (one
+launch per step) and :mod:`._cuda_persistent` (one cooperative launch per
+sequence). Each kernel is built by a factory per (cell, dtype, tile) so
+the gate count, the gate math, the tile sizes and the scalar type are
+compile-time constants (a float64 literal in a float32 kernel would
+silently promote the arithmetic; a tile loop with a constant trip count
+unrolls, so per-thread arrays stay in registers).
 
-The kernels do no bounds checks on their arguments' shapes: the launchers in
-:mod:`lstm_numba.gpu` check every shape before launching. Inside, every
-index that depends on a size (H, B, K not multiples of a tile) is guarded.
-No warp shuffles are used, so that numba-cuda's simulator (which has none)
-runs the very same code; the reductions go through shared memory.
+The kernels do no bounds checks on their arguments' shapes: the runners
+check every shape before launching. Inside, every index that depends on a
+size (H, B, K not multiples of a tile) is guarded.
 
-State layout shared by ``step`` and ``persistent``: ``hbuf (T+1, B, H)``
-holds h0 at row 0 and h_t at row t+1; step t reads row t and writes row t+1.
-So no block ever overwrites an h another block may still read (this is the
-double buffer, unrolled over time), and a row is never read before the step
-that wrote it, so no stale L1 line can exist for it. The LSTM's ``c (B, H)``
-is updated in place: each element is read and written by one thread only.
+State layout of both recurrent kernels: ``hbuf (T+1, B, H)`` holds h0 at
+row 0 and h_t at row t+1; step t reads row t and writes row t+1. So no
+block ever overwrites an h another block may still read (the double buffer,
+unrolled over time), and a row is never read before the step that wrote it,
+so no stale L1 line can exist for it. The LSTM's ``c (B, H)`` is updated in
+place: each element is read and written by one thread only.
 """
 from __future__ import annotations
 
@@ -37,86 +38,26 @@ import numpy as np
 from numba import cuda
 from numba.np import numpy_support
 
-CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}
-N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
-# ---- step kernel geometry --------------------------------------------------
-STEP_TU = 32       # hidden units per block (threadIdx.x)
-STEP_TY = 8        # threadIdx.y: batch lanes x k-slices (TY == lanes * ks)
-STEP_RB = 2        # batch rows per thread, held in registers
-
-# ---- persistent kernel geometry --------------------------------------------
-PERSIST_NT = 256   # threads per block
-PERSIST_KS = (8, 16, 32)   # threads sharing one dot product (k-slices), by need
-PERSIST_BC = 4     # batch rows per item, held in registers
-# The partial-sum buffer holds (NT // KS) items x BC rows x KS slices = NT*BC
-# values whatever KS is.
-PERSIST_RED = PERSIST_NT * PERSIST_BC
-
-
-def persistent_k_slices(n_items: int) -> int:
-    """Threads per dot product for a block with ``n_items`` (row, batch-chunk) items.
-
-    The most threads per product (8, 16 or 32) that still fit every item
-    in one pass of the 256 threads: with few items (small H per block,
-    small B) up to 32 threads share each product, so the per-step chain of
-    k-iterations is shorter instead of most threads idling; with many
-    items, 8.
-    """
-    ks = PERSIST_KS[0]
-    while ks < PERSIST_KS[-1] and n_items * ks * 2 <= PERSIST_NT:
-        ks *= 2
-    return ks
+from .cells import spec
 
 # ---- projection kernel geometry ---------------------------------------------
 MM_T = 64          # output tile (rows and columns)
 MM_TK = 16         # K tile
 MM_THREADS = (16, 16)
 
-
-def step_k_tile(dtype) -> int:
-    """K tile of the step kernel: 32 for float32, 16 for float64 (48 KiB static shared)."""
-    return 32 if np.dtype(dtype) == np.float32 else 16
+WARP = 32
+FULL_MASK = 0xFFFFFFFF
 
 
-def step_static_shared_bytes(cell: str, dtype) -> int:
-    """Bytes of static shared memory the step kernel declares."""
-    g, kt, it = N_GATES[cell], step_k_tile(dtype), np.dtype(dtype).itemsize
-    return it * (g * STEP_TU * (kt + 1) + STEP_TY * STEP_RB * kt + STEP_TY * g * STEP_RB * STEP_TU)
+def use_shuffles() -> bool:
+    """Warp shuffles in the reductions: yes on a GPU, no in the simulator (it has none)."""
+    from ._cuda_env import simulator
+
+    return not simulator()
 
 
-def persistent_static_shared_bytes(dtype) -> int:
-    return np.dtype(dtype).itemsize * PERSIST_RED
 
-
-def persistent_row_stride(hidden: int, dtype, ks: int) -> int:
-    """Row stride (elements) of the w_hh slice in shared memory.
-
-    Rows are padded so that the ``ks`` threads of one item and the rows of
-    the neighbouring items in a warp fall in different banks (stride = ks
-    mod 32 words for float32; float64 spans two words per element).
-    """
-    words = np.dtype(dtype).itemsize // 4
-    period = 32 // words
-    target = ks % period
-    return hidden + (target - hidden) % period
-
-
-def persistent_dynamic_shared_bytes(cell: str, hidden: int, batch: int, units: int,
-                                    dtype, stage_h: bool, ks: int) -> int:
-    """Dynamic shared memory of one persistent block owning ``units`` hidden units.
-
-    w_hh slice (G*units rows, padded) + gate pre-activations (B, G*units)
-    + h_{t-1} staged (B, H) when ``stage_h``.
-    """
-    g = N_GATES[cell]
-    n = g * units * persistent_row_stride(hidden, dtype, ks) + batch * g * units
-    if stage_h:
-        n += batch * hidden
-    return n * np.dtype(dtype).itemsize
-
-
-def _nbtype(dtype):
+def nbtype(dtype):
     return numpy_support.from_dtype(np.dtype(dtype))
 
 
@@ -125,7 +66,7 @@ def _nbtype(dtype):
 # ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def _gate_function(cell: str, dtype):
+def gate_function(cell: str, dtype):
     """``apply(xp, b_ih, b_hh, pre, hbuf, c, t, b, j, H)``: one (b, j) of step t.
 
     ``pre(g)`` is not expressible as a callable in a device function, so the
@@ -133,7 +74,7 @@ def _gate_function(cell: str, dtype):
     Writes ``hbuf[t+1, b, j]`` and, for the LSTM, ``c[b, j]``.
     """
     one = np.dtype(dtype).type(1.0)
-    code = CELL_CODES[cell]
+    code = spec(cell).code
 
     @cuda.jit(device=True)
     def sig(v):
@@ -161,6 +102,56 @@ def _gate_function(cell: str, dtype):
     return apply
 
 
+
+@lru_cache(maxsize=None)
+def warp_partials(dtype, n_values: int, n_warps: int, shuffles: bool):
+    """``reduce(acc, red, scr, warp, lane)``: sum ``acc[0:n_values]`` over a warp.
+
+    Writes the warp's sums to ``red[warp, v]``; every thread of the block
+    must call it (the simulator path meets at ``syncthreads``), and the
+    caller synchronises the block before reading ``red``. ``scr`` is a
+    shared scratch array of ``n_warps * 32 * n_values`` elements for the
+    simulator path (any 1-element array on a GPU). With ``shuffles``: a
+    butterfly of ``shfl_down_sync`` (5 steps), lane 0 writing; without: all
+    lanes store, lane 0 adds the 32 values.
+    """
+    zero = np.dtype(dtype).type(0.0)
+    nv = n_values
+
+    if shuffles:
+        @cuda.jit(device=True, inline=True)
+        def reduce(acc, red, scr, warp, lane):
+            for v in range(nv):
+                s = acc[v]
+                s += cuda.shfl_down_sync(FULL_MASK, s, 16)
+                s += cuda.shfl_down_sync(FULL_MASK, s, 8)
+                s += cuda.shfl_down_sync(FULL_MASK, s, 4)
+                s += cuda.shfl_down_sync(FULL_MASK, s, 2)
+                s += cuda.shfl_down_sync(FULL_MASK, s, 1)
+                if lane == 0:
+                    red[warp, v] = s
+    else:
+        @cuda.jit(device=True)
+        def reduce(acc, red, scr, warp, lane):
+            base = (warp * WARP + lane) * nv
+            for v in range(nv):
+                scr[base + v] = acc[v]
+            cuda.syncthreads()
+            if lane == 0:
+                for v in range(nv):
+                    s = zero
+                    for ln in range(WARP):
+                        s += scr[(warp * WARP + ln) * nv + v]
+                    red[warp, v] = s
+
+    return reduce
+
+
+def scratch_len(n_values: int, n_warps: int, shuffles: bool) -> int:
+    """Length of the simulator's reduction scratch (1 when shuffles are used)."""
+    return 1 if shuffles else n_warps * WARP * n_values
+
+
 # ---------------------------------------------------------------------------
 # input projection: out = a @ w.T
 # ---------------------------------------------------------------------------
@@ -169,7 +160,7 @@ def _gate_function(cell: str, dtype):
 def matmul_nt_kernel(dtype):
     """Kernel ``(a (M,K), w (N,K), out (M,N))``; launch with grid
     ``(ceil(N/64), ceil(M/64))`` and block ``(16, 16)``."""
-    dt = _nbtype(dtype)
+    dt = nbtype(dtype)
     zero = np.dtype(dtype).type(0.0)
     T, TK = MM_T, MM_TK
     ty_n, tx_n = MM_THREADS
@@ -224,267 +215,3 @@ def matmul_nt_kernel(dtype):
                         out[m, n] = acc[i, jj]
 
     return matmul_nt
-
-
-# ---------------------------------------------------------------------------
-# one launch per step
-# ---------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def step_kernel(cell: str, dtype, ks: int):
-    """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, t)`` for one step.
-
-    xp (T, B, G*H)   input projection x @ w_ih.T (no bias)
-    w_hh (G*H, H), b_ih (G*H,), b_hh (G*H,)
-    hbuf (T+1, B, H) reads row t, writes row t+1
-    c (B, H)         LSTM cell state, in place (any (1, 1) array otherwise)
-    t                the step
-
-    ``ks``, the k-slices per batch lane (1, 2, 4 or 8), is a compile-time
-    constant so the k-loop over a tile unrolls: at small batch the 8
-    threadIdx.y lanes split the k-loop instead of idling, then add their
-    partial sums in shared memory.
-
-    Launch: block (32, 8); grid (ceil(H/32), ceil(B / (8/ks * 2))).
-    """
-    if ks not in (1, 2, 4, 8):
-        raise ValueError(f"ks must be 1, 2, 4 or 8; got {ks!r}")
-    dt = _nbtype(dtype)
-    zero = np.dtype(dtype).type(0.0)
-    G = N_GATES[cell]
-    TU, TY, RB = STEP_TU, STEP_TY, STEP_RB
-    KT = step_k_tile(dtype)
-    nthreads = TU * TY
-    apply = _gate_function(cell, dtype)
-    w_shape = (G * TU, KT + 1)
-    h_shape = (TY * RB, KT)
-    red_shape = (TY, G * RB, TU)
-    acc_shape = (4, RB)
-
-    @cuda.jit
-    def step(xp, w_hh, b_ih, b_hh, hbuf, c, t):
-        w_s = cuda.shared.array(w_shape, dt)
-        h_s = cuda.shared.array(h_shape, dt)
-        red = cuda.shared.array(red_shape, dt)
-        hid = w_hh.shape[1]
-        bsz = hbuf.shape[1]
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tid = ty * TU + tx
-        lanes = TY // ks              # batch lanes in this block
-        bl = ty // ks                 # this thread's lane
-        kl = ty - bl * ks             # and k-slice
-        rows = lanes * RB             # batch rows per block
-        b0 = cuda.blockIdx.y * rows
-        u0 = cuda.blockIdx.x * TU
-        j = u0 + tx
-        acc = cuda.local.array(acc_shape, dt)
-        for g in range(4):
-            for r in range(RB):
-                acc[g, r] = zero
-        for k0 in range(0, hid, KT):
-            # The w_hh tile: G gate blocks of TU rows, KT columns.
-            for e in range(tid, G * TU * KT, nthreads):
-                row = e // KT
-                col = e - row * KT
-                g = row // TU
-                jj = u0 + row - g * TU
-                k = k0 + col
-                v = zero
-                if jj < hid and k < hid:
-                    v = w_hh[g * hid + jj, k]
-                w_s[row, col] = v
-            for e in range(tid, rows * KT, nthreads):
-                r = e // KT
-                col = e - r * KT
-                b = b0 + r
-                k = k0 + col
-                v = zero
-                if b < bsz and k < hid:
-                    v = hbuf[t, b, k]
-                h_s[r, col] = v
-            cuda.syncthreads()
-            for kk in range(kl, KT, ks):
-                for g in range(G):
-                    wv = w_s[g * TU + tx, kk]
-                    for r in range(RB):
-                        acc[g, r] += wv * h_s[bl + r * lanes, kk]
-            cuda.syncthreads()
-        if ks > 1:                    # add the k-slices' partial sums
-            for g in range(G):
-                for r in range(RB):
-                    red[ty, g * RB + r, tx] = acc[g, r]
-            cuda.syncthreads()
-            if kl == 0:
-                for s in range(1, ks):
-                    for g in range(G):
-                        for r in range(RB):
-                            acc[g, r] += red[ty + s, g * RB + r, tx]
-        if kl == 0 and j < hid:
-            for r in range(RB):
-                b = b0 + bl + r * lanes
-                if b < bsz:
-                    apply(xp, b_ih, b_hh, hbuf, c, t, b, j, hid,
-                          acc[0, r], acc[1, r], acc[2, r], acc[3, r])
-
-    return step
-
-
-# ---------------------------------------------------------------------------
-# one cooperative launch per sequence
-# ---------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def persistent_kernel(cell: str, dtype, ks: int = 8):
-    """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, units, stride, stage_h)``.
-
-    Block ``blockIdx.x`` owns hidden units ``[blockIdx.x*units, +units)``
-    (the last block may own fewer). Dynamic shared memory, in elements:
-    ``[0, G*units*stride)`` its rows of w_hh (loaded once),
-    then ``B*G*units`` gate pre-activations, then ``B*H`` for h_{t-1} when
-    ``stage_h`` (see :func:`persistent_dynamic_shared_bytes`).
-
-    Launch: block (256,), grid ceil(H/units) <= max_cooperative_grid_blocks.
-    Per step: the B*G*units dot products of length H are spread over the
-    block, ``ks`` threads per product (4 batch rows per thread; ``ks`` from
-    :func:`persistent_k_slices`, a compile-time constant), partial sums
-    added in shared memory; then the gates; then the grid-wide barrier.
-    """
-    if ks not in PERSIST_KS:
-        raise ValueError(f"ks must be one of {PERSIST_KS}; got {ks!r}")
-    dt = _nbtype(dtype)
-    zero = np.dtype(dtype).type(0.0)
-    G = N_GATES[cell]
-    NT, KS, BC = PERSIST_NT, ks, PERSIST_BC
-    R = NT // KS
-    apply = _gate_function(cell, dtype)
-    red_len = PERSIST_RED
-
-    @cuda.jit
-    def persistent(xp, w_hh, b_ih, b_hh, hbuf, c, units, stride, stage_h):
-        sm = cuda.shared.array(0, dt)
-        red = cuda.shared.array(red_len, dt)
-        t_len = xp.shape[0]
-        bsz = hbuf.shape[1]
-        hid = w_hh.shape[1]
-        gu = G * units
-        acc_off = gu * stride
-        h_off = acc_off + bsz * gu
-        tid = cuda.threadIdx.x
-        j0 = cuda.blockIdx.x * units
-        # This block's rows of w_hh, once for the whole sequence.
-        for e in range(tid, gu * hid, NT):
-            row = e // hid
-            k = e - row * hid
-            g = row // units
-            j = j0 + row - g * units
-            v = zero
-            if j < hid:
-                v = w_hh[g * hid + j, k]
-            sm[row * stride + k] = v
-        grid = cuda.cg.this_grid()
-        item_l = tid // KS
-        ks = tid - item_l * KS
-        n_items = gu * ((bsz + BC - 1) // BC)
-        part = cuda.local.array(BC, dt)
-        for t in range(t_len):
-            if stage_h != 0:
-                for e in range(tid, bsz * hid, NT):
-                    sm[h_off + e] = hbuf[t, e // hid, e - (e // hid) * hid]
-            cuda.syncthreads()
-            for it0 in range(0, n_items, R):
-                item = it0 + item_l
-                row = item % gu
-                b0 = (item // gu) * BC
-                nb = min(BC, bsz - b0)
-                for q in range(BC):
-                    part[q] = zero
-                if item < n_items:
-                    base = row * stride
-                    if stage_h != 0:
-                        for k in range(ks, hid, KS):
-                            wv = sm[base + k]
-                            for q in range(BC):
-                                if q < nb:
-                                    part[q] += wv * sm[h_off + (b0 + q) * hid + k]
-                    else:
-                        for k in range(ks, hid, KS):
-                            wv = sm[base + k]
-                            for q in range(BC):
-                                if q < nb:
-                                    part[q] += wv * hbuf[t, b0 + q, k]
-                for q in range(BC):
-                    red[(item_l * BC + q) * KS + ks] = part[q]
-                cuda.syncthreads()
-                if ks == 0 and item < n_items:
-                    for q in range(BC):
-                        if q < nb:
-                            s = zero
-                            for p in range(KS):
-                                s += red[(item_l * BC + q) * KS + p]
-                            sm[acc_off + (b0 + q) * gu + row] = s
-                cuda.syncthreads()
-            for e in range(tid, bsz * units, NT):
-                b = e // units
-                u = e - b * units
-                j = j0 + u
-                if j < hid:
-                    a = acc_off + b * gu + u
-                    a0 = sm[a]
-                    a1 = zero
-                    a2 = zero
-                    a3 = zero
-                    if G > 1:
-                        a1 = sm[a + units]
-                        a2 = sm[a + 2 * units]
-                    if G > 3:
-                        a3 = sm[a + 3 * units]
-                    apply(xp, b_ih, b_hh, hbuf, c, t, b, j, hid, a0, a1, a2, a3)
-            grid.sync()
-
-    return persistent
-
-
-# ---------------------------------------------------------------------------
-# ahead-of-time check without a GPU
-# ---------------------------------------------------------------------------
-
-def compile_ptx_all(cc=(9, 0)) -> dict:
-    """Compile every kernel of every (cell, dtype) to PTX for ``cc``; no GPU needed.
-
-    The simulator runs kernels as Python, so it cannot catch what only the
-    real compiler rejects (a non-literal array shape, a float64 leak into a
-    float32 kernel). This runs Numba's CUDA pipeline through NVVM instead
-    (needs libnvvm, e.g. the nvidia-cuda-nvcc wheel, not a driver) and
-    returns ``{name: ptx}``. Device functions are compiled for "the current
-    device", so without a driver a stand-in device with ``cc`` is used.
-    """
-    from numba import types
-    from numba.cuda import dispatcher as _disp
-
-    class _Device:
-        compute_capability = cc
-
-    saved = _disp.get_current_device
-    try:
-        if not cuda.is_available():
-            _disp.get_current_device = lambda: _Device()
-        out = {}
-        for dtype in (np.float32, np.float64):
-            nb = _nbtype(dtype)
-            a1, a2, a3 = (types.Array(nb, n, "C") for n in (1, 2, 3))
-            i64 = types.int64
-            jobs = [("matmul_nt", matmul_nt_kernel(dtype), (a2, a2, a2))]
-            for cell in CELL_CODES:
-                for ks in (1, 8):
-                    jobs.append((f"step{ks}_{cell}", step_kernel(cell, dtype, ks),
-                                 (a3, a2, a1, a1, a3, a2, i64)))
-                for ks in (8, 32):
-                    jobs.append((f"persistent{ks}_{cell}", persistent_kernel(cell, dtype, ks),
-                                 (a3, a2, a1, a1, a3, a2, i64, i64, i64)))
-            for name, kern, sig in jobs:
-                ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=cc)
-                out[f"{name}_{np.dtype(dtype).name}"] = ptx
-        return out
-    finally:
-        _disp.get_current_device = saved
