@@ -17,7 +17,7 @@ pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
 from lstm_numba import report  # noqa: E402
-from lstm_numba.report import section_gpu  # noqa: E402
+from lstm_numba.report import gpu_record, section_gpu  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 ASV = DATA / "asv_results"
@@ -63,8 +63,8 @@ def test_the_newest_record_by_the_date_in_its_name(tmp_path):
     for name in ("gpu_check-2026-11-20.json", "gpu_check-2026-11-26-h100.json",
                  "gpu_check-2026-11-24.csv", "gpu_check.md", "race-2026-12-01.md"):
         (tmp_path / name).write_text("{}")
-    assert section_gpu.newest_record(tmp_path).name == "gpu_check-2026-11-26-h100.json"
-    assert section_gpu.newest_record(tmp_path / "none") is None
+    assert gpu_record.newest_record(tmp_path).name == "gpu_check-2026-11-26-h100.json"
+    assert gpu_record.newest_record(tmp_path / "none") is None
 
 
 def test_csv_record_without_ratios_or_extra_fields(tmp_path):

@@ -14,6 +14,7 @@ The package, by concern:
 - :mod:`.render`    ``Page`` -> ``index.html`` and ``summary.md``
 - :mod:`.build`     runs it all (``build_report``, ``main``)
 - ``section_*.py``  the sections, in the order of ``sections.MODULES``
+- :mod:`.gpu_record`  ``benchmarks/gpu_check.py``'s committed records, for ``section_gpu``
 
 What is missing (a benchmark with no results, parameter sets that were
 skipped or failed) is said on stderr and in the index; every plot that has
