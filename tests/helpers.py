@@ -3,6 +3,8 @@
 conftest.py holds only pytest's set-up and fixtures; these are plain functions.
 Tolerances come from the one table in :mod:`lstm_numba.measure`.
 """
+import contextlib
+
 import numpy as np
 
 import lstm_numba as ln
@@ -48,3 +50,85 @@ def assert_close(res, ref, dtype, cell, tol=None):
         np.testing.assert_allclose(res.c, ref.c, rtol=0, atol=tol * 4)
     else:
         assert res.c is None
+
+
+# ------------------------------------------------------------ the asv suite in tests
+
+BENCH_PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
+
+
+def _forget_benchmarks():
+    import sys
+
+    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
+        del sys.modules[name]
+
+
+@contextlib.contextmanager
+def benchmark_modules(names, profile="smoke"):
+    """``{name: module}`` of ``benchmarks/<name>.py`` imported under ``LSTM_NUMBA_PROFILE``
+    = ``profile``; afterwards the modules are forgotten, the variable restored and
+    every thread pool set back to all cores."""
+    import importlib
+    import os
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("LSTM_NUMBA_PROFILE")
+    os.environ["LSTM_NUMBA_PROFILE"] = profile
+    _forget_benchmarks()
+    sys.path.insert(0, root)
+    try:
+        yield {m: importlib.import_module(f"benchmarks.{m}") for m in names}
+    finally:
+        sys.path.remove(root)
+        _forget_benchmarks()
+        if old is None:
+            os.environ.pop("LSTM_NUMBA_PROFILE", None)
+        else:
+            os.environ["LSTM_NUMBA_PROFILE"] = old
+        ln.set_num_threads(ln.threads.max_threads())
+
+
+def bench_classes(mod):
+    """The benchmark classes asv finds in ``mod`` (defined there, public, with benchmarks)."""
+    import inspect
+
+    return [c for n, c in inspect.getmembers(mod, inspect.isclass)
+            if c.__module__ == mod.__name__ and not n.startswith("_")
+            and any(m.startswith(BENCH_PREFIXES) for m in dir(c))]
+
+
+def bench_methods(cls):
+    return [n for n in dir(cls) if n.startswith(BENCH_PREFIXES) and callable(getattr(cls, n))]
+
+
+def drive(cls, skip_reasons):
+    """Run every benchmark of ``cls`` on every parameter set as asv does
+    (``setup_cache`` once, then ``setup(*params)`` and the method).
+
+    A NotImplementedError from ``setup`` is asv's skip and is accepted only when
+    its message contains one of ``skip_reasons``. Returns ``(results, skipped)``:
+    ``[(params, method, value)]`` and ``[(params, method, reason)]``.
+    """
+    import itertools
+
+    inst = cls()
+    cache = inst.setup_cache() if hasattr(inst, "setup_cache") else None
+    params = getattr(cls, "params", [])
+    combos = list(itertools.product(*params)) if params else [()]
+    assert len(cls.param_names) == len(params)
+    out, skipped = [], []
+    for combo in combos:
+        for name in bench_methods(cls):
+            args = ((cache,) if cache is not None else ()) + tuple(combo)
+            if hasattr(inst, "setup"):
+                try:
+                    inst.setup(*args)
+                except NotImplementedError as e:
+                    assert any(r in str(e) for r in skip_reasons), str(e)
+                    skipped.append((combo, name, str(e)))
+                    continue
+            out.append((combo, name, getattr(inst, name)(*args)))
+    return out, skipped

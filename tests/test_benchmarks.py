@@ -7,9 +7,6 @@ parameter combination ``setup(*params)`` and the benchmark method. A
 for the documented reasons (backend unavailable here, numpy-seed over its
 size cap, torch in the tracemalloc benchmark).
 """
-import importlib
-import inspect
-import itertools
 import os
 import subprocess
 import sys
@@ -18,73 +15,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import bench_classes, bench_methods, benchmark_modules, drive
 from lstm_numba import measure
 from lstm_numba.measure import tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["bench_seq_len", "bench_batch_hidden", "bench_threads", "bench_memory",
            "bench_compile", "bench_accuracy", "bench_race"]
-PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
 SKIP_REASONS = ("unavailable", "cannot be imported", "capped at", "tracemalloc",
                 "is not compiled by the entry points",
                 "not implemented", "no GPU", "torch is not installed")
 
 
-def _forget_benchmarks():
-    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
-        del sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def smoke():
     """The suite's modules imported with LSTM_NUMBA_PROFILE=smoke (then forgotten)."""
-    old = os.environ.get("LSTM_NUMBA_PROFILE")
-    os.environ["LSTM_NUMBA_PROFILE"] = "smoke"
-    _forget_benchmarks()
-    sys.path.insert(0, str(ROOT))
-    try:
-        yield {m: importlib.import_module(f"benchmarks.{m}") for m in MODULES}
-    finally:
-        sys.path.remove(str(ROOT))
-        _forget_benchmarks()
-        if old is None:
-            os.environ.pop("LSTM_NUMBA_PROFILE", None)
-        else:
-            os.environ["LSTM_NUMBA_PROFILE"] = old
-        import lstm_numba as ln
-        ln.set_num_threads(ln.threads.max_threads())
-
-
-def _classes(mod):
-    return [c for _, c in inspect.getmembers(mod, inspect.isclass)
-            if c.__module__ == mod.__name__ and any(
-                n.startswith(PREFIXES) for n in dir(c))]
-
-
-def _methods(cls):
-    return [n for n in dir(cls) if n.startswith(PREFIXES) and callable(getattr(cls, n))]
+    with benchmark_modules(MODULES) as mods:
+        yield mods
 
 
 def _drive(cls):
     """Run every benchmark of ``cls`` on every parameter set; ``[(params, method, value)]``."""
-    inst = cls()
-    cache = inst.setup_cache() if hasattr(inst, "setup_cache") else None
-    params = getattr(cls, "params", [])
-    combos = list(itertools.product(*params)) if params else [()]
-    assert len(cls.param_names) == len(params)
-    out, skipped = [], []
-    for combo in combos:
-        for name in _methods(cls):
-            args = ((cache,) if cache is not None else ()) + tuple(combo)
-            if hasattr(inst, "setup"):
-                try:
-                    inst.setup(*args)
-                except NotImplementedError as e:
-                    assert any(r in str(e) for r in SKIP_REASONS), str(e)
-                    skipped.append((combo, name, str(e)))
-                    continue
-            out.append((combo, name, getattr(inst, name)(*args)))
-    return out, skipped
+    return drive(cls, SKIP_REASONS)
 
 
 def test_smoke_profile_gives_tiny_grids(smoke):
@@ -102,14 +54,14 @@ def test_smoke_profile_gives_tiny_grids(smoke):
 
 def test_every_module_has_parameterized_benchmarks(smoke):
     for name, mod in smoke.items():
-        classes = _classes(mod)
+        classes = bench_classes(mod)
         assert classes, f"{name} defines no benchmark class"
         for cls in classes:
-            assert _methods(cls)
+            assert bench_methods(cls)
             if cls.__name__ != "Sgemm":
                 assert cls.params and (len(cls.params) >= 2 or len(cls.params[0]) >= 2), \
                     f"{cls.__name__} is not parameterized"
-            for m in _methods(cls):
+            for m in bench_methods(cls):
                 if m.startswith("track_"):
                     assert getattr(getattr(cls, m), "unit", None), f"{cls.__name__}.{m} unit"
 
@@ -117,7 +69,7 @@ def test_every_module_has_parameterized_benchmarks(smoke):
 @pytest.mark.parametrize("module", ["bench_seq_len", "bench_batch_hidden", "bench_threads",
                                     "bench_accuracy"])
 def test_time_and_rate_benchmarks_run(smoke, module):
-    for cls in _classes(smoke[module]):
+    for cls in bench_classes(smoke[module]):
         results, skipped = _drive(cls)
         assert results, f"{cls.__name__}: every parameter set was skipped: {skipped}"
         # the project's own CPU backends never skip
