@@ -118,3 +118,45 @@ def test_race_train_runs(capsys):
     assert len(cells) == 13 and float(cells[6]) > 0      # ratio numba / torch
     ck = [ln for ln in out.splitlines() if ln.startswith("| gru |") and "%" in ln.split("|")[7]]
     assert ck, out
+
+
+def test_report_section_draws_training_beside_inference(tmp_path):
+    """The report's training section on a small table of results in the loader's shape."""
+    import pandas as pd
+
+    from lstm_numba.report import section_train as st
+    from lstm_numba.report.sections import Context
+    from lstm_numba.report.style import FigureWriter
+
+    rows = []
+
+    def add(bench, value, **p):
+        rows.append(dict(benchmark=bench, value=value, **p))
+
+    size = dict(batch=8, hidden=256, threads=1)
+    for b in ("numba", "torch"):
+        for t in (16, 128):
+            add(st.TRAIN_TIME, 3e-5 * t, cell="lstm", backend=b, seq_len=t, **size)
+            add(st.INF_TIME, 1e-5 * t, cell="lstm", backend=b, seq_len=t, **size)
+            add(st.INF_PEAK, 1e8 + t * 1e3, cell="lstm", backend=b, seq_len=t, **size)
+            add(st.INF_BASE, 1e8, cell="lstm", backend=b, seq_len=t, **size)
+            for ck in ("none", "sqrt"):
+                add(st.TRAIN_PEAK, 1e8 + t * 1e4, cell="lstm", backend=b, checkpoint=ck,
+                    seq_len=t, **size)
+                add(st.TRAIN_BASE, 1e8, cell="lstm", backend=b, checkpoint=ck, seq_len=t, **size)
+                add(st.TAPE, 6e4 if b == "numba" else 1.6e5, cell="lstm", backend=b,
+                    checkpoint=ck, seq_len=128, batch=16, hidden=256)
+    df = pd.DataFrame(rows)
+    ctx = Context(df=df, machine="m", results=None, figures=FigureWriter(tmp_path, "foot"))
+    res = st.build(ctx)
+    assert [f.stem for f in res.figures] == ["train_time", "train_memory"]
+    assert (tmp_path / "train_time.png").exists() and (tmp_path / "train_memory.svg").exists()
+    ratio = {r[:3]: r[5] for r in res.tables[0].rows}
+    assert ratio[("lstm", "numba", "128")] == "3.0×"
+    keys = {k.what: k.value for k in res.key_numbers}
+    assert keys["LSTM tape bytes, numba / torch"] == "0.38"
+    assert not res.issues
+    # no results at all: each part says what is missing instead of failing
+    empty = st.build(Context(df=df.iloc[0:0], machine="m", results=None,
+                             figures=FigureWriter(tmp_path, "foot")))
+    assert {i.kind for i in empty.issues} == {"missing"} and not empty.figures
