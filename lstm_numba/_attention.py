@@ -150,6 +150,21 @@ def _row_max(s, i, nv, m):
 
 
 @njit(**_KERNEL)
+def _pv_causal(pt, vpk, m, pv):
+    """pv[i] = sum_{c <= i} pt[i, c] * V[c] on a diagonal tile (vpk: its V panels)."""
+    nph, _, nc = vpk.shape
+    for i in range(m):
+        for p in range(nph):
+            for cc in range(nc):
+                pv[i, p * nc + cc] = 0.0
+        for c in range(i + 1):
+            wgt = pt[i, c]
+            for p in range(nph):
+                for cc in range(nc):
+                    pv[i, p * nc + cc] += wgt * vpk[p, c, cc]
+
+
+@njit(**_KERNEL)
 def _query_block(qb, kp, vp, zb, b, q0, q1, out2, batch, hid, s, pt, pv, o, mrow, lrow, arow):
     """Outputs of queries [q0, q1) of sample b (q0 a multiple of BLOCK).
 
@@ -184,7 +199,13 @@ def _query_block(qb, kp, vp, zb, b, q0, q1, out2, batch, hid, s, pt, pv, o, mrow
             arow[i] = al
             lrow[i] = lrow[i] * al + acc
             mrow[i] = mx
-        gemm_rows(pt, 0, m, vp[b, kb], zb, pv, 0, 0, nph, False)
+        if k0 == q0:
+            # The diagonal tile: row i may only touch keys <= q0 + i. A tile
+            # product would add 0 * v_s for the later keys, and 0 * NaN is
+            # NaN: a NaN entering at step s would reach the outputs before s.
+            _pv_causal(pt, vp[b, kb], m, pv)
+        else:
+            gemm_rows(pt, 0, m, vp[b, kb], zb, pv, 0, 0, nph, False)
         for i in range(m):
             al = arow[i]
             for j in range(hid):

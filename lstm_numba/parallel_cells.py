@@ -220,12 +220,13 @@ def _attention_numpy(x, w, out):
     qkv = x @ w.w_ih.T + w.b_ih                      # (T, B, 3H)
     q = qkv[..., :hid] * (1.0 / np.sqrt(hid))
     k, v = qkv[..., hid:2 * hid], qkv[..., 2 * hid:]
-    blk = _rows_per_block(t_len, t_len * b)
-    for t0 in range(0, t_len, blk):
-        t1 = min(t_len, t0 + blk)
-        s = np.einsum("tbh,sbh->bts", q[t0:t1], k[:t1])        # (B, blk, t1)
-        mask = np.arange(t1)[None, :] > np.arange(t0, t1)[:, None]
-        s[:, mask] = -np.inf
-        s = np.exp(s - s.max(axis=2, keepdims=True))
-        s /= s.sum(axis=2, keepdims=True)
-        out[t0:t1] = np.einsum("bts,sbh->tbh", s, v[:t1])
+    blk = _rows_per_block(t_len, t_len)
+    for b_ in range(b):
+        qb, kb, vb = (np.ascontiguousarray(a[:, b_]) for a in (q, k, v))
+        for t0 in range(0, t_len, blk):
+            t1 = min(t_len, t0 + blk)
+            s = qb[t0:t1] @ kb[:t1].T                              # (blk, t1)
+            s[np.arange(t1)[None, :] > np.arange(t0, t1)[:, None]] = -np.inf
+            s = np.exp(s - s.max(axis=1, keepdims=True))
+            s /= s.sum(axis=1, keepdims=True)
+            out[t0:t1, b_] = s @ vb[:t1]
