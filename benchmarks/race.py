@@ -9,8 +9,8 @@ inference) as a table: milliseconds of ``numba``, ``numba-parallel`` and
 Honesty rules kept here: every figure comes from the harness
 (:mod:`lstm_numba.measure`): one seeded problem (``make_problem``), one
 timing function (``measure_interleaved``), one sgemm yardstick. Every
-backend runs in this one process on the same inputs; compile happens in a
-warm-up call before any timing; thread pools (BLAS, Numba, PyTorch) are set
+backend runs in this one process on the same inputs; compile happens in
+two warm-up rounds before any timing; thread pools (BLAS, Numba, PyTorch) are set
 together with ``ln.set_num_threads``; calls of the three backends are
 interleaved, repeated, and the minimum is reported (the machine is shared
 and noisy: the minimum is the least disturbed run); the ``calls`` column
