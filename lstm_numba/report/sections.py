@@ -40,14 +40,17 @@ How to add a section
    as ``cell``, ``backend``, ``seq_len``), ``ctx.rows(name)`` (one
    benchmark's rows with a value, sizes as int), ``ctx.save(fig, stem,
    title, caption)`` (writes PNG + SVG with the footnote, returns the
-   :class:`~.page.Figure` to put in ``figures``), ``ctx.records_dir``
+   :class:`~.page.Figure` to put in ``figures``; ``foot=`` replaces the
+   footnote for a plot drawn from something else than asv's results),
+   ``ctx.records_dir``
    (``benchmarks/results``: committed records such as ``gpu_check-*.json``),
    ``ctx.machine`` and ``ctx.results`` (everything loaded, with asv's
    ``benchmarks.json`` metadata). Colours, markers and backend order come
    from :mod:`.style` (which reads ``lstm_numba.backends.REGISTRY``); cells
    from ``lstm_numba.cells.CELLS``.
 4. What it returns: a :class:`~.page.SectionResult` whose lists (figures,
-   tables, key_numbers, notes, issues) may each be empty. Say what is missing
+   tables, key_numbers, notes, issues) may each be empty; table cells and key
+   numbers are already formatted text. Say what is missing
    with ``Issue("missing", ...)`` and what looks spoiled with
    ``Issue("suspect", ...)``: they are listed at the end of the page and on
    stderr. An exception in ``build`` does not stop the report: it becomes an
@@ -57,8 +60,11 @@ How to add a section
    benchmarks no section needs are listed under "Other benchmarks".
    ``per_machine=False`` calls ``build`` once with every machine's rows
    instead of once per machine (for sections that read committed records).
-6. Test it from a results fixture: ``build_report(fixture, tmp_path)``
-   returns the :class:`~.page.Page`; ``page.section("train")`` is yours.
+6. Test it from a results fixture: ``build_report(fixture, tmp_path,
+   sections=SECTIONS)`` builds only your sections (fast) and returns the
+   :class:`~.page.Page`; ``page.section("train").result`` is yours, and
+   ``index.html``/``summary.md`` in ``tmp_path`` show it
+   (``tests/test_report_sections.py`` has examples).
 """
 from __future__ import annotations
 
