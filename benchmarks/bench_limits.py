@@ -25,8 +25,8 @@ The machine's limits and the %-of-bound timings are measured once, in one
 parameter process), so each track costs a process start only.
 
 Process count (each parameter set is its own process): fast 36 + 8 + 16 time
-processes, 48 bound/percent, 4 + 18 + 8 micro-benchmark tracks (cheap), one
-setup_cache: about 4 minutes on 2 cores. Single-thread backends (numba) are
+processes, 48 bound/percent, 4 + 12 + 3 + 8 micro-benchmark tracks (cheap),
+one setup_cache: about 4 minutes on an idle 2-core machine. Single-thread backends (numba) are
 not run at 2 threads.
 """
 from lstm_numba import costmodel
@@ -211,9 +211,10 @@ class Peak:
 
 
 class Bandwidth:
-    """Read / write / copy bandwidth at the L2, L3 and DRAM working sets, GB/s."""
+    """Read and write bandwidth at the L2, L3 and DRAM working sets, GB/s (the
+    model's two streams; ``python -m lstm_numba costmodel`` also prints copy)."""
 
-    params = [["read", "write", "copy"], list(costmodel.LEVELS), THREADS]
+    params = [["read", "write"], list(costmodel.LEVELS), THREADS]
     param_names = ["kind", "level", "threads"]
     setup_cache = _limits_cache
     timeout = _limits_cache.timeout
@@ -223,6 +224,21 @@ class Bandwidth:
         return cache["machine"][f"{kind}_gbs"][f"{level}/{threads}"]
 
     track_gbs.unit = "GB/s"
+
+
+class Caches:
+    """The cache sizes the model places a working set by (bytes, from sysfs)."""
+
+    params = [["L1", "L2", "L3"]]
+    param_names = ["level"]
+    setup_cache = _limits_cache
+    timeout = _limits_cache.timeout
+
+    def track_bytes(self, cache, level):
+        """Size of the data cache (L1, L2 per core; L3 shared)."""
+        return cache["machine"]["caches"][level]
+
+    track_bytes.unit = "bytes"
 
 
 class Sync:

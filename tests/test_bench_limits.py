@@ -84,7 +84,7 @@ def test_smoke_grid_is_tiny_and_classes_are_parameterized(smoke):
     assert max(smoke.SEQ_LENS) <= 32 and smoke.HIDDEN <= 16
     names = {c.__name__ for c in _classes(smoke)}
     assert names == {"Limits", "LimitsThreads", "LimitsBatch", "Bounds", "Peak", "Bandwidth",
-                     "Sync"}
+                     "Caches", "Sync"}
     for cls in _classes(smoke):
         assert len(cls.param_names) == len(cls.params)
         for m in _methods(cls):
@@ -126,7 +126,7 @@ def test_bounds_and_percent_of_bound(smoke):
             assert v == pytest.approx(cm.bound(cell, backend, t_len, b, h, p, m=m).seconds)
 
 
-@pytest.mark.parametrize("name", ["Peak", "Bandwidth", "Sync"])
+@pytest.mark.parametrize("name", ["Peak", "Bandwidth", "Caches", "Sync"])
 def test_micro_benchmark_tracks(smoke, name):
     results, skipped = _drive(getattr(smoke, name))
     assert results
