@@ -204,3 +204,16 @@ def test_other_results_are_the_benchmarks_no_section_reads(tmp_path, monkeypatch
     # no section: every benchmark with a value is listed, the race and the sweeps alike
     assert {SEQ_TIME, "bench_race.Race.track_ratio_to_torch"} <= titles
     assert "bench_gpu.GpuForward.time_forward" not in titles       # no value at all
+
+
+def test_an_empty_results_folder_still_gives_a_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(sections, "MODULES", ("section_core", "section_gpu"))
+    (tmp_path / "results").mkdir()
+    page = report.build_report(tmp_path / "results", tmp_path / "out",
+                               records_dir=tmp_path / "none")
+    assert page.figures == [] and page.footnote == "no results"
+    lines = [i.line() for i in page.issues]
+    assert "missing: no results at all" in lines
+    assert any("no benchmarks.json" in x for x in lines)
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "id='accuracy'" in html and "Nothing to show" in html
