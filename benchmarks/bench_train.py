@@ -21,8 +21,9 @@ has it) and the ``numpy`` oracle at small sizes.
   kept for the backward per time step (torch: its saved tensors, measured
   with ``saved_tensors_hooks``).
 
-Sizes: fast LSTM H=256, B=8 (seq_len: T in {16, 128, 1024}, one thread);
-full: all cells, DeepBench-like sizes, all cores.
+Sizes: fast LSTM only, H=256, B=8, one thread (T in {16, 128, 1024} for
+time, {512, 4096} for memory; ~3 minutes, each parameter set being its own
+process); full: all cells, DeepBench-like sizes, all cores.
 """
 import numpy as np
 
@@ -123,7 +124,7 @@ class TrainBatchHidden(Timing):
 class TrainRates(Timing):
     """GFLOP/s of a training step (3x the forward's FLOPs) and its fraction of sgemm."""
 
-    params = [pick(fast=list(ln.CELLS), full=list(ln.CELLS), smoke=["lstm"]), FAST_BACKENDS,
+    params = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]), FAST_BACKENDS,
               [pick(fast=128, full=1024, smoke=8)], [pick(fast=16, full=64, smoke=2)],
               [HIDDEN], [SUITE_THREADS]]
     param_names = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
@@ -149,7 +150,7 @@ class TrainMemory(Timing):
     """Peak RSS a training step adds vs T (subtract ``peakmem_baseline``), LSTM float32."""
 
     params = [["lstm"], [b for b in FAST_BACKENDS if b != "numba-parallel"], ["none", "sqrt"],
-              pick(fast=[64, 512, 4096], full=[64, 512, 4096, 8192], smoke=[4, 32]),
+              pick(fast=[512, 4096], full=[64, 512, 4096, 8192], smoke=[4, 32]),
               [BATCH], [HIDDEN], [SUITE_THREADS]]
     param_names = ["cell", "backend", "checkpoint", "seq_len", "batch", "hidden", "threads"]
 
@@ -180,7 +181,7 @@ class TrainMemory(Timing):
 class TrainTape(Timing):
     """Bytes the training forward keeps for the backward, per time step."""
 
-    params = [pick(fast=list(ln.CELLS), full=list(ln.CELLS), smoke=["lstm", "rnn"]),
+    params = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm", "rnn"]),
               [b for b in BACKENDS if b != "numba-parallel"], ["none", "sqrt"],
               [pick(fast=128, full=1024, smoke=16)], [pick(fast=16, full=16, smoke=2)],
               [HIDDEN]]
