@@ -83,7 +83,7 @@ def copy_d2d(dst, src) -> None:
     with the kernels, no host synchronisation, none of ``copy_to_device``'s
     per-call checks); in the simulator ``copy_to_device``.
     """
-    if simulator():
+    if simulator() or not hasattr(src, "device_ctypes_pointer"):   # e.g. a CuPy array
         dst.copy_to_device(src)
         return
     from numba.cuda.cudadrv import driver

@@ -42,13 +42,17 @@ def compile_ptx_all(cc=(9, 0)) -> dict:
             a1, a2, a3 = (types.Array(nb, n, "C") for n in (1, 2, 3))
             i64 = types.int64
             jobs = [("matmul_nt", matmul_nt_kernel(dtype), (a2, a2, a2))]
+            # the tiles the planners pick at B=1 (K split) and B=64 (8-row
+            # batch tiles, the most registers); float64 at the largest only
+            steps = ((1, 4, 1), (8, 1, 4)) if dtype == np.float32 else ((8, 1, 4),)
+            pers = (((1, 4, True), (8, 1, False)) if dtype == np.float32
+                    else ((8, 1, True),))
             for cell in CELLS:
-                # the tiles the planners pick at B=1 and B=64 (and a K split)
-                for bt, kw, upb in ((1, 4, 1), (8, 1, 4)):
+                for bt, kw, upb in steps:
                     jobs.append((f"step_b{bt}k{kw}_{cell}",
                                  S.step_kernel(cell, dtype, bt, kw, upb, True),
                                  (a3, a2, a1, a1, a3, a2, i64)))
-                for bt, kw, wsh in ((1, 4, True), (8, 1, True), (8, 1, False)):
+                for bt, kw, wsh in pers:
                     jobs.append((f"persistent_b{bt}k{kw}{'s' if wsh else 'g'}_{cell}",
                                  P.persistent_kernel(cell, dtype, bt, kw, wsh, True),
                                  (a3, a2, a1, a1, a3, a2, i64)))

@@ -36,12 +36,13 @@ block, so there the persistent kernel defaults to one.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 from ._cuda_env import (NUMBA_CUDA_MISSING as _NUMBA_CUDA_MISSING, PROJECTIONS,  # noqa: F401
                         cupy_or_none, simulator, unavailable)
-from ._cuda_launch import LAUNCH_MODES, Launcher, check, to_device
+from ._cuda_launch import LAUNCH_ENV, LAUNCH_MODES, Launcher, check, to_device
 from .cells import Weights
 
 
@@ -121,14 +122,21 @@ def make_runner(name: str, cell: str, weights: Weights):
 
 
 def _forward(p, persistent):
-    return CudaRunner(p.spec.name, p.weights, persistent=persistent)(p.x, p.h0, p.c0)
+    # A one-shot runner: capturing a graph of T launches to replay it once
+    # costs more than launching them, so ``cuda`` launches directly here
+    # (unless $LSTM_NUMBA_CUDA_LAUNCH says otherwise); runners kept for
+    # repeated calls (make_runner) replay a graph.
+    launch = None if os.environ.get(LAUNCH_ENV) or persistent else "direct"
+    runner = CudaRunner(p.spec.name, p.weights, persistent=persistent, launch=launch)
+    return runner(p.x, p.h0, p.c0)
 
 
 def forward_cuda(p):
     """Backend ``cuda``: ``(outputs (T,B,H), h (B,H), c (B,H) or None)``.
 
-    A step kernel per time step (from a CUDA graph on a GPU) after one
-    input-projection product; see the module docstring. ``projection="auto"``.
+    A step kernel per time step after one input-projection product; see the
+    module docstring. ``projection="auto"``; launched directly (a one-shot
+    call: a runner from :func:`make_runner` replays a CUDA graph instead).
     """
     return _forward(p, False)
 
