@@ -166,22 +166,16 @@ def _cpu() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"], choices=ln.CELLS)
-    ap.add_argument("--hidden", nargs="+", type=int, default=[128, 256, 512])
-    ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
-    ap.add_argument("--seq", nargs="+", type=int, default=[128, 1024])
-    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from race import add_grid_arguments        # the forward race's grid and timing options
+
+    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     ap.add_argument("--checkpoint-seq", type=int, default=4096,
                     help="T of the checkpoint='sqrt' comparison (0: skip it)")
     ap.add_argument("--quick", action="store_true",
                     help="a small subset: H=256, B in {1, 16}, T=128; sqrt comparison LSTM only")
     ap.add_argument("--breakdown", action="store_true",
                     help="instead of the race: where a step's time goes (first thread count)")
-    ap.add_argument("--budget", type=float, default=1.5,
-                    help="seconds of repeats per grid cell (default 1.5)")
-    ap.add_argument("--settle", type=float, default=0.03,
-                    help="seconds of pause before each timed call at > 1 thread (default 0.03)")
     args = ap.parse_args(argv)
     if args.quick:
         args.hidden, args.batch, args.seq = [256], [1, 16], [128]
