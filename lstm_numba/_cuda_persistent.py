@@ -243,20 +243,22 @@ class PersistentRunner(CudaRunnerBase):
         args = self._args(sh)
         grid, block, dyn = (p["blocks"],), (NT,), p["dynamic_shared"]
         la = {"path": "dispatch", "direct_error": None}
-        if simulator() or self.launch == "dispatch":
-            la["dispatch"] = (Launcher(kern), grid, block, dyn)
-            max_blocks = kern.overloads[None].max_cooperative_grid_blocks(NT) \
-                if simulator() else None
-        else:
+        prep = None
+        if not simulator() and self.launch != "dispatch":
             from ._cuda_launch import PreparedLaunch
 
-            prep = PreparedLaunch(kern, args, grid, block, dyn)
-            allow_dynamic_shared(prep.kernel, dyn)
-            la.update(prepared=prep, path="direct")
-            max_blocks = prep.kernel.max_cooperative_grid_blocks(NT, dyn)
-        if max_blocks is None:     # dispatch on a GPU: ask the compiled kernel
-            types = tuple(kern.typeof_pyval(a) for a in args)
-            compiled = kern.compile(types)
+            try:
+                prep = PreparedLaunch(kern, args, grid, block, dyn)
+                la.update(prepared=prep, path="direct")
+            except Exception as e:   # an API change in numba-cuda: the public path
+                la["direct_error"] = f"{type(e).__name__}: {e}"
+        if prep is None:
+            la["dispatch"] = (Launcher(kern), grid, block, dyn)
+        if simulator():
+            max_blocks = kern.overloads[None].max_cooperative_grid_blocks(NT)
+        else:   # the attribute first: the occupancy depends on it
+            compiled = prep.kernel if prep is not None else kern.compile(
+                tuple(kern.typeof_pyval(a) for a in args))
             allow_dynamic_shared(compiled, dyn)
             max_blocks = compiled.max_cooperative_grid_blocks(NT, dyn)
         if p["blocks"] > max_blocks:
