@@ -136,7 +136,8 @@ def record_date(path: Path, env: dict) -> str:
 
 def device(env: dict) -> str:
     """'NVIDIA H100 80GB HBM3 (132 SMs, torch 2.11.0, cuDNN 91900, ...)'."""
-    name = env.get("gpu") or env.get("torch_device") or "an unnamed GPU"
+    name = env.get("gpu") or env.get("torch_device") or (
+        "numba-cuda's simulator (no GPU)" if env.get("simulator") else "an unnamed GPU")
     bits = [f"{int(env['sm_count'])} SMs"] if env.get("sm_count") else []
     for k, label in (("torch", "torch"), ("cudnn", "cuDNN"), ("numba_cuda", "numba-cuda"),
                      ("cupy", "CuPy")):

@@ -120,9 +120,11 @@ def _extras(df) -> Table | None:
     keep = (df["T"] == t) & ~df["variant"].str.contains("dispatch") & \
         ~((df["backend"] == BASELINE) & (df["variant"] == "tf32"))
     rows = df[keep & df[cols].notna().any(axis=1)]
-    rows = rows.assign(_o=[order(set(df["backend"])).index(b) for b in rows["backend"]])
+    backends, labels = order(set(df["backend"])), list(dict.fromkeys(df["label"]))
+    rows = rows.assign(_b=[backends.index(b) for b in rows["backend"]],
+                       _v=[labels.index(lb) for lb in rows["label"]])
     body = []
-    for _, r in rows.sort_values(["cell", "H", "B", "_o", "label"]).iterrows():
+    for _, r in rows.sort_values(["cell", "H", "B", "_b", "_v"]).iterrows():
         vals = tuple("–" if pd.isna(num[c][r.name]) else f"{num[c][r.name]:.3g}" for c in cols)
         body.append((r["cell"], str(r["B"]), str(r["H"]), r["label"], f"{r['us_per_step']:.3g}")
                     + vals)

@@ -83,8 +83,10 @@ def legend(ax, from_axes=None, **kw):
     names = list(REGISTRY)
 
     def key(i):
-        first = re.match(r"[\w.-]*", labels[i]).group(0)   # 'cuda' of 'cuda[graph], ...' 
-        return (names.index(first) if first in names else 99, labels[i])
+        # registry order of the backend ('cuda' of 'cuda[graph], in-kernel'); a backend's
+        # own lines keep the order they were drawn in (the sort is stable)
+        first = re.match(r"[\w.-]*", labels[i]).group(0)
+        return names.index(first) if first in names else len(names)
 
     idx = sorted(range(len(labels)), key=key)
     ax.legend([h[i] for i in idx], [labels[i] for i in idx],
