@@ -12,11 +12,12 @@ same way (issue 12):
   (numba: tiled online softmax; numba-parallel: query blocks over threads;
   torch: SDPA). ``LimitsThreads``: the same at B=1 on 2 threads (the report
   divides: thread speedup). ``LimitsBatch``: B=16, one thread.
-* ``Bounds``: the cost model's lower bound of each case at T=4096, B=1
+* ``Bounds``, ``BoundsThreads``: the cost model's lower bound of each case at
+  T=4096, B=1, on 1 and 2 threads
   (``track_bound``, seconds) and ``100 x bound / measured`` (``track_percent_of_bound``;
   the measured time is the least of repeated calls, all cases timed side by
   side in one process).
-* ``Peak``, ``Bandwidth``, ``Sync``: the micro-benchmarks the bound is built
+* ``Peak``, ``Bandwidth``, ``Caches``, ``Sync``, ``SyncThreads``: the micro-benchmarks the bound is built
   from (FMA and sgemm GFLOP/s; read/write/copy GB/s at the L2, L3 and DRAM
   working sets; ping-pong, barrier, fork-join and FMA latency in ns).
 
@@ -25,9 +26,9 @@ The machine's limits and the %-of-bound timings are measured once, in one
 parameter process), so each track costs a process start only.
 
 Process count (each parameter set is its own process): fast 36 + 8 + 16 time
-processes, 48 bound/percent, 4 + 12 + 3 + 8 micro-benchmark tracks (cheap),
-one setup_cache: about 4 minutes on an idle 2-core machine. Single-thread backends (numba) are
-not run at 2 threads.
+processes, 40 bound/percent, 4 + 12 + 3 + 6 micro-benchmark tracks (cheap),
+one setup_cache: about 4 minutes on an idle 2-core machine. Single-thread
+backends (numba) are not run at 2 threads.
 """
 from lstm_numba import costmodel
 
@@ -41,6 +42,8 @@ TARGET_T = pick(fast=4096, full=4096, smoke=32)
 BATCH_SEQ_LENS = pick(fast=[256, 1024], full=[256, 1024, 4096, 16384], smoke=[8])
 BATCH = pick(fast=16, full=16, smoke=3)
 THREADS = sorted({1, min(2, max_threads())})
+#: the thread count of the 2-thread classes (1 on a one-core machine).
+MORE_THREADS = [t for t in THREADS if t > 1] or [1]
 #: attention's T^2 work: skip calls of more than this many T*T*B (a few seconds each).
 ATTENTION_CAP = pick(fast=4096 ** 2, full=65536 ** 2, smoke=64 ** 2)
 _NAMES = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
@@ -111,7 +114,7 @@ class LimitsThreads(_TimeForward):
 
     params = [CELLS, ["numba-parallel", "torch"],
               pick(fast=[TARGET_T], full=[1024, 4096, 16384], smoke=[TARGET_T]), [1],
-              [HIDDEN], [t for t in THREADS if t > 1] or [1]]
+              [HIDDEN], MORE_THREADS]
 
 
 class LimitsBatch(_TimeForward):
@@ -159,16 +162,18 @@ _limits_cache.timeout = pick(fast=600, full=3600, smoke=300)
 
 
 class Bounds:
-    """The cost model's bound and each backend's % of it, T=4096, batch 1."""
+    """The cost model's bound and each backend's % of it, T=4096, batch 1, one thread."""
 
-    params = [CELLS, ["numba", "numba-parallel", "torch"], [TARGET_T], [1], [HIDDEN], THREADS]
+    params = [CELLS, ["numba", "numba-parallel", "torch"], [TARGET_T], [1], [HIDDEN], [1]]
     param_names = _NAMES
     setup_cache = _limits_cache
     timeout = _limits_cache.timeout
 
     @staticmethod
     def cases():
-        return [(c, b, t) for c in Bounds.params[0] for b in Bounds.params[1] for t in THREADS]
+        """(cell, backend, threads) of ``Bounds`` and ``BoundsThreads``."""
+        return [(c, b, p[5][0]) for p in (Bounds.params, BoundsThreads.params)
+                for c in p[0] for b in p[1]]
 
     def setup(self, cache, cell, backend, seq_len, batch, hidden, threads):
         key = (cell, backend, threads)
@@ -187,6 +192,13 @@ class Bounds:
         return 100.0 * self.bound / self.time
 
     track_percent_of_bound.unit = "%"
+
+
+class BoundsThreads(Bounds):
+    """As ``Bounds`` on 2 threads (the backends that use them)."""
+
+    params = [CELLS, ["numba-parallel", "torch"], [TARGET_T], [1], [HIDDEN],
+              MORE_THREADS]
 
 
 class Peak:
@@ -242,23 +254,17 @@ class Caches:
 
 
 class Sync:
-    """What threads pay to meet, and the FMA latency (ns)."""
+    """What threads pay to meet, and the FMA latency (ns), one thread."""
 
-    params = [["fma_latency", "pingpong", "barrier", "forkjoin"], THREADS]
+    params = [["fma_latency", "pingpong", "forkjoin"], [1]]
     param_names = ["mode", "threads"]
     setup_cache = _limits_cache
     timeout = _limits_cache.timeout
 
-    def setup(self, cache, mode, threads):
-        if mode == "fma_latency" and threads != 1:
-            raise NotImplementedError("fma_latency is a one-thread figure: not implemented "
-                                      "per thread count")
-        if mode == "barrier" and threads == 1:
-            raise NotImplementedError("a barrier needs 2 threads: not implemented on one")
-
     def track_ns(self, cache, mode, threads):
-        """ns: a dependent FMA; a ping-pong round trip; a two-thread barrier; the
-        fork and join of an empty prange region (1 thread: two atomic moves on one core)."""
+        """ns: a dependent FMA; a ping-pong round trip (1 thread: two atomic moves
+        on one core; 2: a cache line between cores); a two-thread barrier; the
+        fork and join of an empty prange region."""
         m = cache["machine"]
         if mode == "fma_latency":
             return m["fma_latency_ns"]
@@ -266,3 +272,8 @@ class Sync:
 
     track_ns.unit = "ns"
 
+
+class SyncThreads(Sync):
+    """As ``Sync`` between two threads."""
+
+    params = [["pingpong", "barrier", "forkjoin"], MORE_THREADS]
