@@ -14,7 +14,8 @@ def _compare(argv) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m lstm_numba compare",
                                  description="Run every available backend on one problem "
-                                             "and print time, throughput, GFLOP/s and error.")
+                                             "and print time (the median of repeated calls "
+                                             "after the first), throughput, GFLOP/s and error.")
     ap.add_argument("--cell", choices=CELLS + ("all",), default="lstm")
     ap.add_argument("--hidden", type=int, default=256, help="H (default 256)")
     ap.add_argument("--batch", type=int, default=16, help="B (default 16)")
