@@ -1,7 +1,7 @@
 """Kernel pieces shared by the ``cuda`` and ``cuda-persistent`` designs.
 
-* :func:`gate_function`: the gate math of one (batch row, hidden unit),
-  applied in registers by both recurrent kernels.
+* :func:`gate_functions`: the gate math of one (batch row, hidden unit),
+  applied in registers by both recurrent kernels, its loads issued early.
 * :func:`warp_partials`: the per-warp reduction both recurrent kernels end
   their dot products with (warp shuffles on a GPU; shared memory in the
   simulator, which has no shuffles).
@@ -66,14 +66,23 @@ def nbtype(dtype):
 # ---------------------------------------------------------------------------
 
 @lru_cache(maxsize=None)
-def gate_function(cell: str, dtype):
-    """``apply(xp, b_ih, b_hh, pre, hbuf, c, t, b, j, H)``: one (b, j) of step t.
+def gate_functions(cell: str, dtype):
+    """``(load, apply)``: the gate math of one (b, j) of step t, in two halves.
 
-    ``pre(g)`` is not expressible as a callable in a device function, so the
-    pre-activations arrive as the G values ``a0..a3`` (unused ones are zero).
-    Writes ``hbuf[t+1, b, j]`` and, for the LSTM, ``c[b, j]``.
+    ``load(xp, b_ih, b_hh, hbuf, c, t, b, j, H) -> (x0, x1, x2, x3, e0, e1)``
+    reads everything the gates need besides the recurrent products: the
+    input projection plus both biases per gate (GRU's candidate gate keeps
+    ``b_hn`` apart, as ``e0``: ``n = tanh(x_n + b_in + r * (W_hn h + b_hn))``),
+    and the state (LSTM: ``e0 = c[b, j]``; GRU: ``e1 = h_{t-1}[b, j]``).
+    None of it depends on this step's products, so the kernels issue these
+    loads before their dot products and the latency hides behind them.
+
+    ``apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, j)``
+    takes the G recurrent pre-activations ``a0..a3`` (unused ones zero),
+    writes ``hbuf[t+1, b, j]`` and, for the LSTM, ``c[b, j]``.
     """
     one = np.dtype(dtype).type(1.0)
+    zero = np.dtype(dtype).type(0.0)
     code = spec(cell).code
 
     @cuda.jit(device=True)
@@ -81,26 +90,40 @@ def gate_function(cell: str, dtype):
         return one / (one + math.exp(-v))
 
     @cuda.jit(device=True)
-    def apply(xp, b_ih, b_hh, hbuf, c, t, b, j, hid, a0, a1, a2, a3):
+    def load(xp, b_ih, b_hh, hbuf, c, t, b, j, hid):
+        x1 = zero
+        x2 = zero
+        x3 = zero
+        e0 = zero
+        e1 = zero
+        x0 = xp[t, b, j] + b_ih[j] + b_hh[j]
         if code == 1:      # lstm: i, f, g, o
-            gi = sig(xp[t, b, j] + b_ih[j] + a0 + b_hh[j])
-            gf = sig(xp[t, b, hid + j] + b_ih[hid + j] + a1 + b_hh[hid + j])
-            gg = math.tanh(xp[t, b, 2 * hid + j] + b_ih[2 * hid + j] + a2 + b_hh[2 * hid + j])
-            go = sig(xp[t, b, 3 * hid + j] + b_ih[3 * hid + j] + a3 + b_hh[3 * hid + j])
-            cc = gf * c[b, j] + gi * gg
+            x1 = xp[t, b, hid + j] + b_ih[hid + j] + b_hh[hid + j]
+            x2 = xp[t, b, 2 * hid + j] + b_ih[2 * hid + j] + b_hh[2 * hid + j]
+            x3 = xp[t, b, 3 * hid + j] + b_ih[3 * hid + j] + b_hh[3 * hid + j]
+            e0 = c[b, j]
+        elif code == 2:    # gru: r, z, n
+            x1 = xp[t, b, hid + j] + b_ih[hid + j] + b_hh[hid + j]
+            x2 = xp[t, b, 2 * hid + j] + b_ih[2 * hid + j]
+            e0 = b_hh[2 * hid + j]
+            e1 = hbuf[t, b, j]
+        return x0, x1, x2, x3, e0, e1
+
+    @cuda.jit(device=True)
+    def apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, j):
+        if code == 1:      # lstm
+            cc = sig(x1 + a1) * e0 + sig(x0 + a0) * math.tanh(x2 + a2)
             c[b, j] = cc
-            hbuf[t + 1, b, j] = go * math.tanh(cc)
-        elif code == 2:    # gru: r, z, n with n = tanh(x_n + r * (W_hn h + b_hn))
-            r = sig(xp[t, b, j] + b_ih[j] + a0 + b_hh[j])
-            z = sig(xp[t, b, hid + j] + b_ih[hid + j] + a1 + b_hh[hid + j])
-            n = math.tanh(xp[t, b, 2 * hid + j] + b_ih[2 * hid + j]
-                          + r * (a2 + b_hh[2 * hid + j]))
-            hbuf[t + 1, b, j] = (one - z) * n + z * hbuf[t, b, j]
+            hbuf[t + 1, b, j] = sig(x3 + a3) * math.tanh(cc)
+        elif code == 2:    # gru
+            r = sig(x0 + a0)
+            z = sig(x1 + a1)
+            n = math.tanh(x2 + r * (a2 + e0))
+            hbuf[t + 1, b, j] = (one - z) * n + z * e1
         else:              # rnn (tanh)
-            hbuf[t + 1, b, j] = math.tanh(xp[t, b, j] + b_ih[j] + a0 + b_hh[j])
+            hbuf[t + 1, b, j] = math.tanh(x0 + a0)
 
-    return apply
-
+    return load, apply
 
 
 @lru_cache(maxsize=None)

@@ -36,7 +36,7 @@ import numpy as np
 from numba import cuda
 
 from ._cuda_env import device_limits, simulator
-from ._cuda_kernels import (WARP, gate_function, nbtype, scratch_len, use_shuffles,
+from ._cuda_kernels import (WARP, gate_functions, nbtype, scratch_len, use_shuffles,
                             warp_partials)
 from ._cuda_launch import Launcher, allow_dynamic_shared
 from ._cuda_runner import CudaRunnerBase, Shape
@@ -90,7 +90,7 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffl
     G = spec(cell).n_gates
     GB = G * bt
     IPR = NW // kw                   # items per round
-    apply = gate_function(cell, dtype)
+    load, apply = gate_functions(cell, dtype)
     reduce = warp_partials(dtype, GB, NW, shuffles)
     red_shape = (NW, GB)
     scr_len = scratch_len(GB, NW, shuffles)
@@ -127,6 +127,18 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffl
         hv = cuda.local.array(bt, dt)
         for t in range(t_len):
             for r0 in range(0, n_items, IPR):
+                # the gate thread of (item r0 + s_, row q) loads its inputs
+                # first: their latency hides behind the dot products
+                s_ = tid // bt
+                q = tid - s_ * bt
+                it = r0 + s_
+                tl = it // units
+                jj = j0 + it - tl * units
+                b = tl * bt + q
+                gate = tid < IPR * bt and it < n_items and jj < hid and b < bsz
+                x0 = x1 = x2 = x3 = e0 = e1 = zero
+                if gate:
+                    x0, x1, x2, x3, e0, e1 = load(xp, b_ih, b_hh, hbuf, c, t, b, jj, hid)
                 item = r0 + slot
                 tile = item // units
                 u = item - tile * units
@@ -136,39 +148,31 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffl
                     acc[v] = zero
                 if item < n_items and j < hid:     # uniform over the warp
                     for k in range(kq * WARP + lane, hid, kstep):
-                        for q in range(bt):
-                            hv[q] = hbuf[t, min(b0 + q, bsz - 1), k]
+                        for r in range(bt):     # rows past B repeat the last one (unused)
+                            hv[r] = hbuf[t, min(b0 + r, bsz - 1), k]
                         for g in range(G):
                             if w_shared:
                                 w = sm[(g * units + u) * hid + k]
                             else:
                                 w = w_hh[g * hid + j, k]
-                            for q in range(bt):
-                                acc[g * bt + q] += w * hv[q]
+                            for r in range(bt):
+                                acc[g * bt + r] += w * hv[r]
                 reduce(acc, red, scr, warp, lane)
                 cuda.syncthreads()
-                if tid < IPR * bt:
-                    s_ = tid // bt
-                    q = tid - s_ * bt
-                    it = r0 + s_
-                    if it < n_items:
-                        tl = it // units
-                        jj = j0 + it - tl * units
-                        b = tl * bt + q
-                        if jj < hid and b < bsz:
-                            a0 = zero
-                            a1 = zero
-                            a2 = zero
-                            a3 = zero
-                            for s in range(kw):
-                                w0 = s_ * kw + s
-                                a0 += red[w0, q]
-                                if G > 1:
-                                    a1 += red[w0, bt + q]
-                                    a2 += red[w0, 2 * bt + q]
-                                if G > 3:
-                                    a3 += red[w0, 3 * bt + q]
-                            apply(xp, b_ih, b_hh, hbuf, c, t, b, jj, hid, a0, a1, a2, a3)
+                if gate:
+                    a0 = zero
+                    a1 = zero
+                    a2 = zero
+                    a3 = zero
+                    for s in range(kw):
+                        w0 = s_ * kw + s
+                        a0 += red[w0, q]
+                        if G > 1:
+                            a1 += red[w0, bt + q]
+                            a2 += red[w0, 2 * bt + q]
+                        if G > 3:
+                            a3 += red[w0, 3 * bt + q]
+                    apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, jj)
                 cuda.syncthreads()          # red is reused by the next round
             grid.sync()
 

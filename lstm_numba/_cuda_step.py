@@ -31,7 +31,7 @@ import numpy as np
 from numba import cuda
 
 from ._cuda_env import simulator
-from ._cuda_kernels import (WARP, gate_function, nbtype, scratch_len, use_shuffles,
+from ._cuda_kernels import (WARP, gate_functions, nbtype, scratch_len, use_shuffles,
                             warp_partials)
 from ._cuda_launch import Launcher
 from ._cuda_runner import CudaRunnerBase, Shape
@@ -93,7 +93,7 @@ def step_kernel(cell: str, dtype, bt: int, kw: int, upb: int, shuffles: bool):
     G = spec(cell).n_gates
     GB = G * bt
     NW = upb * kw
-    apply = gate_function(cell, dtype)
+    load, apply = gate_functions(cell, dtype)
     reduce = warp_partials(dtype, GB, NW, shuffles)
     red_shape = (NW, GB)
     scr_len = scratch_len(GB, NW, shuffles)
@@ -112,39 +112,45 @@ def step_kernel(cell: str, dtype, bt: int, kw: int, upb: int, shuffles: bool):
         kq = warp - u * kw
         j = cuda.blockIdx.x * upb + u
         b0 = cuda.blockIdx.y * bt
+        # the gate thread of (unit uu, row q) loads its inputs first: their
+        # latency hides behind the dot products
+        gate = tid < upb * bt
+        uu = tid // bt
+        q = tid - uu * bt
+        jj = cuda.blockIdx.x * upb + uu
+        b = b0 + q
+        gate = gate and jj < hid and b < bsz
+        x0 = x1 = x2 = x3 = e0 = e1 = zero
+        if gate:
+            x0, x1, x2, x3, e0, e1 = load(xp, b_ih, b_hh, hbuf, c, t, b, jj, hid)
         acc = cuda.local.array(GB, dt)
         hv = cuda.local.array(bt, dt)
         for v in range(GB):
             acc[v] = zero
         if j < hid:                       # uniform over the warp
             for k in range(kq * WARP + lane, hid, kstep):
-                for q in range(bt):       # rows past B repeat the last one (unused)
-                    hv[q] = hbuf[t, min(b0 + q, bsz - 1), k]
+                for r in range(bt):       # rows past B repeat the last one (unused)
+                    hv[r] = hbuf[t, min(b0 + r, bsz - 1), k]
                 for g in range(G):
                     w = w_hh[g * hid + j, k]
-                    for q in range(bt):
-                        acc[g * bt + q] += w * hv[q]
+                    for r in range(bt):
+                        acc[g * bt + r] += w * hv[r]
         reduce(acc, red, scr, warp, lane)
         cuda.syncthreads()
-        if tid < upb * bt:
-            uu = tid // bt
-            q = tid - uu * bt
-            jj = cuda.blockIdx.x * upb + uu
-            b = b0 + q
-            if jj < hid and b < bsz:
-                a0 = zero
-                a1 = zero
-                a2 = zero
-                a3 = zero
-                for s in range(kw):
-                    w0 = uu * kw + s
-                    a0 += red[w0, q]
-                    if G > 1:
-                        a1 += red[w0, bt + q]
-                        a2 += red[w0, 2 * bt + q]
-                    if G > 3:
-                        a3 += red[w0, 3 * bt + q]
-                apply(xp, b_ih, b_hh, hbuf, c, t, b, jj, hid, a0, a1, a2, a3)
+        if gate:
+            a0 = zero
+            a1 = zero
+            a2 = zero
+            a3 = zero
+            for s in range(kw):
+                w0 = uu * kw + s
+                a0 += red[w0, q]
+                if G > 1:
+                    a1 += red[w0, bt + q]
+                    a2 += red[w0, 2 * bt + q]
+                if G > 3:
+                    a3 += red[w0, 3 * bt + q]
+            apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, jj)
 
     return step
 
