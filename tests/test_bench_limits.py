@@ -147,3 +147,65 @@ def test_fast_profile_stays_small():
     assert timed <= 64, timed          # the processes that time forward passes
     assert total <= 150, total         # plus the cheap track processes
     assert max(mod.SEQ_LENS) == 4096 and mod.TARGET_T == 4096
+
+
+# ------------------------------------------------- the report's limits section
+
+FIXTURE = ROOT / "tests" / "data" / "limits_asv_results"
+
+
+def test_crossover_of_power_laws():
+    from lstm_numba.report.section_limits import crossover
+
+    ts = np.array([10.0, 50.0, 200.0, 1000.0])
+    att, lstm = 1e-6 * ts ** 2, 1e-4 * ts            # equal at T = 100
+    t, how = crossover(ts, att, ts, lstm)
+    assert how == "measured" and t == pytest.approx(100.0)
+    t, how = crossover(ts[:2], att[:2], ts[:2], lstm[:2])
+    assert how == "extrapolated" and t == pytest.approx(100.0)
+    assert crossover(ts, 1e-2 * ts ** 2, ts, lstm)[1] == "a is already slower"
+    assert crossover(ts, 1e-6 * ts, ts, 1e-4 * ts ** 2) == (None, "no crossover")
+
+
+def test_limits_section_from_a_smoke_run(tmp_path):
+    from lstm_numba.report.build import build_report
+    from lstm_numba.report.sections import load_sections
+
+    sections, issues = load_sections(["section_limits"])
+    assert not issues and [s.anchor for s in sections] == ["limits"]
+    page = build_report(FIXTURE, tmp_path, sections=sections, records_dir=tmp_path)
+    sec = page.section("limits").result
+    stems = {f.stem for f in sec.figures}
+    assert stems == {"limits_time_vs_T", "limits_time_vs_T_batch16", "limits_thread_speedup"}
+    for s in stems:
+        assert (tmp_path / f"{s}.png").stat().st_size > 10_000
+    pct = next(t for t in sec.tables if t.title.startswith("% of the cost model's bound"))
+    assert len(pct.rows) == 12 + 8                    # 1 thread: 12 cases, 2 threads: 8
+    assert all(r[6].startswith(("chain (", "compute", "memory", "sync")) for r in pct.rows)
+    assert {r[7] for r in pct.rows if r[1] in ("numba", "numba-parallel")} <= {"meets", "below"}
+    assert any(t.title.startswith("The machine's limits") for t in sec.tables)
+    whats = " | ".join(k.what for k in sec.key_numbers)
+    assert "attention slower than LSTM" in whats and "speedup on 2 threads" in whats
+    assert "lowest % of bound" in whats
+    assert not [i for i in page.issues if i.kind == "error"]
+
+
+def test_limits_section_says_what_is_missing(tmp_path):
+    """Without the machine's tracks the time plots are drawn without bounds, and said."""
+    import json
+    import shutil
+
+    from lstm_numba.report.build import build_report
+    from lstm_numba.report.sections import load_sections
+
+    shutil.copytree(FIXTURE, tmp_path / "res")
+    for f in (tmp_path / "res" / "vm").glob("*-existing*.json"):
+        d = json.loads(f.read_text())
+        d["results"] = {k: v for k, v in d["results"].items() if ".Limits." in k}
+        f.write_text(json.dumps(d))
+    sections, _ = load_sections(["section_limits"])
+    page = build_report(tmp_path / "res", tmp_path, sections=sections, records_dir=tmp_path)
+    sec = page.section("limits").result
+    assert [f.stem for f in sec.figures] == ["limits_time_vs_T"]
+    text = " ".join(i.text for i in sec.issues)
+    assert "no bound lines" in text and "% of bound" in text and "batch 16" in text
