@@ -2,10 +2,11 @@
 
 ``cuda`` launches one kernel per step (replayed from a CUDA graph),
 ``cuda-persistent`` one cooperative kernel per sequence with a grid-wide
-barrier per step, ``torch-cuda`` is cuDNN. At batch 1 the arithmetic of a step is tiny, so the time per step is
-the launch (or barrier) latency; as B grows the step becomes a real matrix
-product. ``benchmarks/gpu_check.py`` is the one-call version of this race
-(with checks and a table) for machines without asv.
+barrier per step, ``torch-cuda`` is cuDNN. At batch 1 the arithmetic of a
+step is tiny, so the time per step is the launch (or barrier) latency; as B
+grows the step becomes a real matrix product. ``benchmarks/gpu_check.py``
+is the one-call version of this race (with checks and a table) for machines
+without asv.
 
 - ``time_forward``: one forward pass, inputs already on the device, ended
   by a device synchronisation inside the timed call (asv times the host, and

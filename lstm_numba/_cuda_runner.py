@@ -357,7 +357,8 @@ class TorchCudaRun(DeviceRun):
         self.module = to_torch(cell, w, "cuda")
         self.x = torch.from_numpy(np.ascontiguousarray(x)).to("cuda")
         self.h0 = torch.from_numpy(np.ascontiguousarray(h0)).to("cuda")[None]
-        self.c0 = None if c0 is None else torch.from_numpy(np.ascontiguousarray(c0)).to("cuda")[None]
+        self.c0 = (None if c0 is None
+                   else torch.from_numpy(np.ascontiguousarray(c0)).to("cuda")[None])
         self.weight_bytes = sum(a.nbytes for a in w)
         self.input_bytes = x.nbytes + h0.nbytes + (0 if c0 is None else c0.nbytes)
 

@@ -409,7 +409,8 @@ def test_matmul_kernel_checks_shapes():
     with pytest.raises(TypeError, match="dtype"):
         gpu.matmul_nt(a, np.ones((5, 3), np.float64))
     with pytest.raises(ValueError, match="out has shape"):
-        gpu.matmul_nt(a, np.ones((5, 3), np.float32), _cuda_launch.to_device(np.ones((4, 4), np.float32)))
+        gpu.matmul_nt(a, np.ones((5, 3), np.float32),
+                      _cuda_launch.to_device(np.ones((4, 4), np.float32)))
 
 
 def test_projection_choice_is_explicit():
