@@ -190,9 +190,12 @@ def build_graph(prepared: PreparedLaunch, param_lists):
     dev.set_current()
     gb = dev.create_graph_builder()
     gb.begin_building()
+    # numba-cuda launches onto a builder through its capturing stream
+    # (driver._to_core_stream): do the same
+    target = getattr(gb, "stream", gb)
     try:
         for params in param_lists:
-            prepared.launch(params, stream=gb)
+            prepared.launch(params, stream=target)
     except BaseException:
         try:
             gb.end_building()
