@@ -311,79 +311,89 @@ def timing_rows(args, torch, out_dir, results, barriers, deadline):
     grid = SMOKE_GRID if args.smoke else FULL_GRID
     m_kw = (dict(min_calls=1, max_calls=1, budget_s=0.0) if args.smoke
             else dict(min_calls=3, max_calls=args.repeat, budget_s=args.per_case_s))
-    # Cells innermost: a run cut short by the budget still covers every cell
-    # for the shapes it reached. One runner per (cell, backend, variant) and
-    # H, reused over T and B (per-shape state cached, as a user would).
-    for h in grid["hidden"]:
-        runners = {}
-        for t in grid["seq_len"]:
-            for b in grid["batch"]:
-                for cell in args.cells:
-                    x, w, h0, c0 = make_problem(cell, t, b, h, None, np.float32, seed=0)
-                    fl = ln.flops(cell, t, b, h, h)
-                    for backend, variant, opts in _variants(args, b, h):
-                        row = {"cell": cell, "B": b, "H": h, "T": t, "backend": backend,
-                               "variant": variant, "ms": None, "us_per_step": None,
-                               "gflops": None, "proj_ms": None, "repeats": 0, "note": "",
-                               "stat": None, "kernel_us_per_step": None, "host_us": None,
-                               "copy_ms": None, "launch_path": None, "first_s": None,
-                               "issue_us": None}
-                        if time.perf_counter() > deadline:
-                            row["note"] = "skipped: time budget spent"
-                            results.append(row)
-                            continue
-                        try:
-                            if backend == "torch-cuda":
-                                if torch is None:
-                                    raise ln.BackendUnavailable(
-                                        ln.why_unavailable().get("torch-cuda", "no torch"))
-                                run = TorchCudaRun(cell, w, x, h0, c0, tf32=(variant == "tf32"))
-                            else:
-                                key = (cell, backend, variant)
-                                if key not in runners:
-                                    runners[key] = _runner(backend, cell, w, **opts)
-                                run = runners[key].device_run(x, h0, c0)
-                            # a warm-up call (compile, graph capture, cuDNN's plan)
-                            # and one timed call; repeats only where a call is
-                            # short, so one slow design cannot eat the budget
-                            m = measure(run.call, sync=run.sync, warmup=1, min_calls=1,
-                                        max_calls=1, budget_s=0.0)
-                            first_s = m.first_s
-                            n_extra = 1
-                            if m.value < SLOW_CALL_S:
-                                m = measure(run.call, sync=run.sync, warmup=0, **m_kw)
-                                n_extra = EVENT_CALLS
-                            sec = m.value
-                            row.update(ms=sec * 1e3, us_per_step=sec * 1e6 / t,
-                                       gflops=fl / sec / 1e9, repeats=m.n, stat=m.describe(),
-                                       first_s=first_s)
-                            row["issue_us"] = _issue_us(run, n_extra)
-                            split = _event_split(run, backend, torch, t, n_extra)
-                            if _simulated():     # the simulator's events time nothing
-                                split = dict.fromkeys(split, 0.0)
-                            gpu_ms = split["projection_ms"] + split["copy_ms"] + \
-                                split["recurrence_ms"]
-                            row.update(kernel_us_per_step=split["recurrence_ms"] * 1e3 / t,
-                                       proj_ms=split["projection_ms"],
-                                       copy_ms=split["copy_ms"],
-                                       host_us=max(0.0, (sec * 1e3 - gpu_ms) * 1e3))
-                            if backend != "torch-cuda":
-                                ll = run.runner.last_launch
-                                row["launch_path"] = ll.get("path")
-                                row["note"] = _note(backend, ll)
-                                if backend == "cuda-persistent":
-                                    row["barrier_us"] = _barrier_for(barriers, ll.get("blocks"))
-                            del run
-                        except ln.BackendUnavailable as e:
-                            row["note"] = f"n/a: {e}"
-                        except Exception as e:
-                            row["note"] = f"ERROR {type(e).__name__}: {e}"
-                            traceback.print_exc()
-                        results.append(row)
-                        _progress(row)
-                    write_outputs(out_dir, results=results)
-        runners.clear()
+    # The issue's headline sizes first, cells innermost: a run cut short by
+    # the budget still has them, for every cell. One runner per (cell,
+    # backend, variant, H), reused over T and B (per-shape state cached, as
+    # a user would).
+    runners = {}
+    for h, t, b in _configs(grid):
+        for cell in args.cells:
+            x, w, h0, c0 = make_problem(cell, t, b, h, None, np.float32, seed=0)
+            fl = ln.flops(cell, t, b, h, h)
+            for backend, variant, opts in _variants(args, b, h):
+                row = {"cell": cell, "B": b, "H": h, "T": t, "backend": backend,
+                       "variant": variant, "ms": None, "us_per_step": None,
+                       "gflops": None, "proj_ms": None, "repeats": 0, "note": "",
+                       "stat": None, "kernel_us_per_step": None, "host_us": None,
+                       "copy_ms": None, "launch_path": None, "first_s": None,
+                       "issue_us": None}
+                if time.perf_counter() > deadline:
+                    row["note"] = "skipped: time budget spent"
+                    results.append(row)
+                    continue
+                try:
+                    if backend == "torch-cuda":
+                        if torch is None:
+                            raise ln.BackendUnavailable(
+                                ln.why_unavailable().get("torch-cuda", "no torch"))
+                        run = TorchCudaRun(cell, w, x, h0, c0, tf32=(variant == "tf32"))
+                    else:
+                        key = (cell, backend, variant, h)
+                        if key not in runners:
+                            runners[key] = _runner(backend, cell, w, **opts)
+                        run = runners[key].device_run(x, h0, c0)
+                    # a warm-up call (compile, graph capture, cuDNN's plan)
+                    # and one timed call; repeats only where a call is
+                    # short, so one slow design cannot eat the budget
+                    m = measure(run.call, sync=run.sync, warmup=1, min_calls=1,
+                                max_calls=1, budget_s=0.0)
+                    first_s = m.first_s
+                    n_extra = 1
+                    if m.value < SLOW_CALL_S:
+                        m = measure(run.call, sync=run.sync, warmup=0, **m_kw)
+                        n_extra = EVENT_CALLS
+                    sec = m.value
+                    row.update(ms=sec * 1e3, us_per_step=sec * 1e6 / t,
+                               gflops=fl / sec / 1e9, repeats=m.n, stat=m.describe(),
+                               first_s=first_s)
+                    row["issue_us"] = _issue_us(run, n_extra)
+                    split = _event_split(run, backend, torch, t, n_extra)
+                    if _simulated():     # the simulator's events time nothing
+                        split = dict.fromkeys(split, 0.0)
+                    gpu_ms = split["projection_ms"] + split["copy_ms"] + \
+                        split["recurrence_ms"]
+                    row.update(kernel_us_per_step=split["recurrence_ms"] * 1e3 / t,
+                               proj_ms=split["projection_ms"],
+                               copy_ms=split["copy_ms"],
+                               host_us=max(0.0, (sec * 1e3 - gpu_ms) * 1e3))
+                    if backend != "torch-cuda":
+                        ll = run.runner.last_launch
+                        row["launch_path"] = ll.get("path")
+                        row["note"] = _note(backend, ll)
+                        if backend == "cuda-persistent":
+                            row["barrier_us"] = _barrier_for(barriers, ll.get("blocks"))
+                    del run
+                except ln.BackendUnavailable as e:
+                    row["note"] = f"n/a: {e}"
+                except Exception as e:
+                    row["note"] = f"ERROR {type(e).__name__}: {e}"
+                    traceback.print_exc()
+                results.append(row)
+                _progress(row)
+            write_outputs(out_dir, results=results)
+    runners.clear()
     return results
+
+
+HEADLINE = [(256, 1024, 1), (1024, 1024, 1), (512, 1024, 8), (256, 1024, 64),
+            (1024, 1024, 64)]
+"""(H, T, B) of the issue's compact table: timed first."""
+
+
+def _configs(grid):
+    every = [(h, t, b) for t in grid["seq_len"] for h in grid["hidden"]
+             for b in grid["batch"]]
+    return [c for c in HEADLINE if c in every] + [c for c in every if c not in HEADLINE]
 
 
 def _barrier_for(barriers, blocks):
@@ -615,6 +625,7 @@ def main(argv=None):
 
     log("== timings (float32, inputs on the device, median of repeats, sync per call) ==")
     rows = timing_rows(args, torch, out_dir, [], barriers, deadline)
+    rows.sort(key=lambda r: (r["T"], r["H"], r["B"]))     # stable: backends keep their order
     add_ratios(rows, prefer="tf32" if args.tf32 else "fp32")
     env["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     write_outputs(out_dir, env=env, results=rows)
