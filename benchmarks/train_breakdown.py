@@ -129,6 +129,26 @@ def side_by_side(cell, hidden, batch, seq_len, checkpoint=None, budget_s=2.0):
     return res, tape_numba, tape_torch
 
 
+def checkpoint_cost(cell, hidden, batch, seq_len, name="numba", budget_s=3.0):
+    """(time ratio, tape ratio) of checkpoint='sqrt' over keeping every step."""
+    pr = make_problem(cell, seq_len, batch, hidden)
+    p = prepare(cell, pr.x, pr.w, pr.h0, pr.c0)
+    go, gh, gc = _grads(cell, seq_len, batch, hidden, pr.x.dtype)
+    k = ln.training.check_checkpoint("sqrt", seq_len)
+
+    def step(ck):
+        def run():
+            tape = cpu_train.forward_train(p, ck, name)[3]
+            cpu_train.backward_train(tape, go, gh, gc)
+        return run
+
+    res = measure_interleaved({"full": step(None), "sqrt": step(k)}, stat="min", warmup=1,
+                              min_calls=3, max_calls=10, budget_s=budget_s)
+    full = cpu_train.forward_train(p, None, name)[3].nbytes
+    sq = cpu_train.forward_train(p, k, name)[3].nbytes
+    return k, res["sqrt"].value / res["full"].value, sq / full, res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cells", default="lstm,gru,rnn")
@@ -139,6 +159,8 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=None, help="k or 'sqrt' (breakdown and race)")
     ap.add_argument("--skip-breakdown", action="store_true")
     ap.add_argument("--skip-race", action="store_true")
+    ap.add_argument("--checkpoint-table", action="store_true",
+                    help="also: numba with checkpoint='sqrt' against numba without (time, tape)")
     a = ap.parse_args(argv)
     ln.set_num_threads(a.threads)
     cells = a.cells.split(",")
@@ -180,6 +202,16 @@ def main(argv=None):
                       f"{par:>9.2f} {res['torch'].value * 1e3:>9.2f} "
                       f"{best / res['torch'].value:>10.2f} {gf:>8.1f} {100 * gf / sg:>7.0f}% "
                       f"{tn / tt:>10.2f} {res['torch'].n:>5}", flush=True)
+    if a.checkpoint_table:
+        name = "numba" if a.threads == 1 else "numba-parallel"
+        print(f"\nCheckpoint 'sqrt' vs every step ({name}; min of interleaved calls)")
+        print(f"{'cell':5} {'H':>4} {'B':>3} {'T':>5} {'k':>4} {'time ratio':>10} {'tape ratio':>10}"
+              f" {'full ms':>9}")
+        for cell in cells:
+            for h, b, t in sizes:
+                k, tr, br, res = checkpoint_cost(cell, h, b, t, name)
+                print(f"{cell:5} {h:>4} {b:>3} {t:>5} {k:>4} {tr:>10.2f} {br:>10.4f} "
+                      f"{res['full'].value * 1e3:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

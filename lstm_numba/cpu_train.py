@@ -50,7 +50,7 @@ from .cpu import CHUNK_ROWS, pack
 #: Rows of dG per block of the backward in full (not checkpointed) mode:
 #: enough rows for the batched products to run at full speed, few enough
 #: that the block's dG stays in cache between its steps and its products.
-BLOCK_ROWS = 512
+BLOCK_ROWS = 256
 
 
 def unavailable(name: str) -> str | None:
