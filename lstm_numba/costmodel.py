@@ -147,19 +147,29 @@ class Machine:
     def peak(self, threads: int) -> float:
         """FMA peak of ``threads`` threads, FLOP/s.
 
-        The best measured at ``threads`` or fewer: p threads can always do
-        what fewer do, so a figure a busy machine spoiled (another process
-        on the second core) never makes the bound of more threads higher.
+        FMA units are private to a core, so p threads can do p times one
+        thread's rate: the bound takes the larger of that and the p-thread
+        measurement (which checks it; on a busy shared machine it falls
+        short, and :meth:`suspect` says so). A lower bound must be optimistic.
         """
         t = self._t(threads)
-        return max(v for p, v in self.fma_gflops.items() if p <= t) * 1e9
+        return max(self.fma_gflops[t], t * self.fma_gflops[self.threads[0]]) * 1e9
 
     def bandwidth(self, kind: str, level: str, threads: int) -> float:
-        """``kind`` ("read", "write", "copy") bandwidth at ``level``, bytes/s
-        (the best at ``threads`` or fewer, as :meth:`peak`)."""
+        """``kind`` ("read", "write", "copy") bandwidth at ``level``, bytes/s.
+
+        L2 is private to a core: p threads get p times one thread's L2 rate
+        (or the p-thread measurement if higher), as :meth:`peak`. L3 and DRAM
+        are shared: the best measured at ``threads`` or fewer (p threads can
+        always do what fewer do, so a spoiled p-thread figure never raises
+        the bound).
+        """
         table = {"read": self.read_gbs, "write": self.write_gbs, "copy": self.copy_gbs}[kind]
         t = self._t(threads)
-        return max(table[f"{level}/{p}"] for p in self.threads if p <= t) * 1e9
+        best = max(table[f"{level}/{p}"] for p in self.threads if p <= t)
+        if level == "L2":
+            best = max(best, t * table[f"L2/{self.threads[0]}"])
+        return best * 1e9
 
     def suspect(self) -> list[str]:
         """Figures of more threads below those of fewer: the machine was busy."""
@@ -167,13 +177,14 @@ class Machine:
         for p in self.threads[1:]:
             if self.fma_gflops[p] < self.fma_gflops[1]:
                 out.append(f"FMA peak on {p} threads ({self.fma_gflops[p]:.1f} GFLOP/s) below "
-                           f"1 thread's: the model uses 1 thread's")
+                           f"1 thread's: the model uses {p} x 1 thread's")
             for kind, table in (("read", self.read_gbs), ("write", self.write_gbs),
                                 ("copy", self.copy_gbs)):
                 for lv in LEVELS:
                     if table[f"{lv}/{p}"] < table[f"{lv}/1"]:
+                        use = f"{p} x 1 thread's" if lv == "L2" else "1 thread's"
                         out.append(f"{kind} {lv} on {p} threads ({table[f'{lv}/{p}']:.1f} GB/s)"
-                                   f" below 1 thread's: the model uses 1 thread's")
+                                   f" below 1 thread's: the model uses {use}")
         return out
 
     def sync(self, threads: int) -> float:
@@ -228,9 +239,10 @@ def measure_machine(threads=None, sizes: dict | None = None, budget_s: float = 0
     ws = dict(sizes) if sizes else working_sets(caches)
     fma, sg, rd, wr, cp, pp, bar, fj = {}, {}, {}, {}, {}, {}, {}, {}
     for t in threads:
-        # more threads: a longer budget, to find a moment the other core is free
+        # more threads: shorter calls and a longer budget, to find moments when
+        # every core is free (on a shared machine they rarely are for long)
         budget_t = budget_s * t
-        fma[t] = fma_peak_gflops(t, budget_s=budget_t)
+        fma[t] = fma_peak_gflops(t, call_s=1e-3 / t ** 2, budget_s=budget_t)
         with num_threads(t):
             sg[t] = sgemm_gflops(sgemm_n)
         for level in LEVELS:

@@ -132,11 +132,16 @@ def test_percent_of_bound_and_bad_input():
         cm.bound("lstm", "torch", 10, 1, 256, threads=4, m=m)
 
 
-def test_machine_takes_the_best_of_fewer_threads():
+def test_machine_private_units_scale_and_shared_ones_take_the_best_of_fewer_threads():
     m = fake_machine(fma=(100.0, 30.0))           # 2 threads spoiled by a busy core
-    assert m.peak(2) == 100e9
+    assert m.peak(2) == 200e9                     # FMA units are per core: 2 x 1 thread's
     assert m.peak(1) == 100e9
+    assert fake_machine(fma=(100.0, 250.0)).peak(2) == 250e9
     assert m.bandwidth("read", "L2", 2) == 100e9  # fake: bandwidth x p
+    spoiled = dataclasses.replace(m, read_gbs={**m.read_gbs, "L2/2": 1.0, "L3/2": 1.0})
+    assert spoiled.bandwidth("read", "L2", 2) == 100e9      # private: 2 x 50
+    assert spoiled.bandwidth("read", "L3", 2) == 50e9       # shared: the 1-thread figure
+    assert any("read L3 on 2 threads" in s for s in spoiled.suspect())
     assert any("FMA peak on 2 threads" in s for s in m.suspect())
     assert fake_machine().suspect() == []
     assert m.sync(1) == 0.0 and m.sync(2) == pytest.approx(1e-6)
