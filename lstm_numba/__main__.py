@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_numba {compare,backends,report,costmodel}``."""
+"""Command line: ``python -m lstm_numba {compare,backends,report,costmodel,gradient-flow,adding}``."""
 from __future__ import annotations
 
 import argparse
@@ -68,18 +68,32 @@ def _costmodel(argv) -> int:
     return main(argv)
 
 
+def _gradient_flow(argv) -> int:
+    from .experiments.gradient_flow import main
+
+    return main(argv)
+
+
+def _adding(argv) -> int:
+    from .experiments.adding import main
+
+    return main(argv)
+
+
 COMMANDS = {"compare": _compare, "backends": _list_backends, "report": _report,
-            "costmodel": _costmodel}
+            "costmodel": _costmodel, "gradient-flow": _gradient_flow, "adding": _adding}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: python -m lstm_numba {compare,backends,report,costmodel} [options]\n"
+        print("usage: python -m lstm_numba {compare,backends,report,costmodel,gradient-flow,adding} [options]\n"
               "  compare   time every available backend on one problem (a table)\n"
               "  backends  list the backends and why any is unavailable here\n"
               "  report    asv results -> plots and reports/index.html\n"
-              "  costmodel measured peak/bandwidth/sync and the lower bound per cell",
+              "  costmodel measured peak/bandwidth/sync and the lower bound per cell\n"
+              "  gradient-flow  ||dh_T/dh_t|| vs distance per cell, the gradient horizon\n"
+              "  adding    train a cell on the adding problem, test MSE vs steps",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
