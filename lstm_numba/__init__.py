@@ -10,6 +10,7 @@
 from .api import ForwardResult, forward
 from .backends import BACKEND_NAMES, BackendUnavailable, backends, why_unavailable
 from .cells import CELLS, PARALLEL_CELLS, Weights, flops, flops_per_step, init_weights
+from .layer import Layer
 from .machine import cpu_info, describe_cpu
 from .threads import get_num_threads, num_threads, set_num_threads
 from .training import Gradients, TrainForward, backward
@@ -30,7 +31,8 @@ def to_torch(cell, weights, device="cpu"):
 
 
 __all__ = [
-    "CELLS", "PARALLEL_CELLS", "BACKEND_NAMES", "BackendUnavailable", "ForwardResult", "Weights",
+    "CELLS", "PARALLEL_CELLS", "BACKEND_NAMES", "BackendUnavailable", "ForwardResult", "Layer",
+    "Weights",
     "backends", "why_unavailable", "cpu_info", "describe_cpu", "flops", "flops_per_step", "forward",
     "from_torch", "to_torch", "init_weights", "get_num_threads",
     "num_threads", "set_num_threads",

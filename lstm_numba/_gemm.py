@@ -38,11 +38,13 @@ from numba.core import cgutils, config
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
+from ._activations import FASTMATH
 from .machine import kernel_fn_attribute
 
+# One set of fast-math flags for every kernel (lstm_numba._activations.FASTMATH):
 # 'contract' gives FMAs; no 'reassoc' (see above); NaN/inf are not assumed away
 # so that NaN in the inputs reaches the outputs.
-FASTMATH_GEMM = {"contract", "nsz", "arcp", "afn"}
+FASTMATH_GEMM = FASTMATH        # former name, the same set
 JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
 
 _slp_lock = threading.RLock()
@@ -84,6 +86,28 @@ def compile_gemm(*args, kernel=None) -> None:
     with slp_vectorize():
         kernel.compile(tuple(typeof(a) for a in args))
     _compiled.add(quick)
+
+
+def unliteral_calls(dispatcher):
+    """Make jitted callers compile ``dispatcher`` once per argument *types*.
+
+    Numba compiles a jitted function separately for every constant a jitted
+    caller passes it (``gemm_rows(..., 0, 0, npan, False)`` typed as
+    ``Literal[int](0)``, ``Literal[bool](False)``): each such version is a
+    full compile (4-7 s for gemm_rows on the Intel Xeon here, and it was
+    compiled six times per entry point). The arguments' literal types are
+    dropped before the dispatcher compiles or resolves a call; the code is
+    the same, the constants reach it as ordinary arguments. Returns
+    ``dispatcher`` (use as a decorator above ``@njit``).
+    """
+    orig = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return orig(tuple(types.unliteral(a) for a in args),
+                    {k: types.unliteral(v) for k, v in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
 
 
 def panel_width(dtype) -> int:
@@ -181,7 +205,7 @@ def pack_transposed(w, wp):
                 wp[p, k, c] = 0.0
 
 
-@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def _tile4(a, r, wp, p, bias, out, o):
     """out[o:o+4, p-th panel] = a[r:r+4] @ panel p + bias: 4 x NC in registers."""
     nc = _nc(wp)
@@ -212,7 +236,7 @@ def _tile4(a, r, wp, p, bias, out, o):
         out[o + 3, n0 + c] = acc[192 + c]
 
 
-@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def _row4panels(a, r, wp, p, bias, out, o):
     """One row x four panels (4*NC columns): 16 independent FMA chains."""
     nc = _nc(wp)
@@ -233,7 +257,7 @@ def _row4panels(a, r, wp, p, bias, out, o):
             out[o, (p + q) * nc + c] = acc[64 * q + c]
 
 
-@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def _row1panel(a, r, wp, p, bias, out, o):
     """One row x one panel, k split in two halves of chains (8 in flight)."""
     nc = _nc(wp)
@@ -258,7 +282,8 @@ def _row1panel(a, r, wp, p, bias, out, o):
         out[o, n0 + c] = acc[c] + acc[64 + c]
 
 
-@njit(fastmath=FASTMATH_GEMM, **JIT)
+@unliteral_calls
+@njit(fastmath=FASTMATH, **JIT)
 def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
     """``out[o0+i, cols] = a[r0+i] @ W[:, cols] + bias[cols]`` for i < m.
 
@@ -284,21 +309,21 @@ def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
             _tile4(a, r0 + i, wp, p, bias, out, o0 + i)
     if m4 == m:
         return
-    ng = npan // 4                       # whole groups of four panels
+    # Work items: ng groups of four panels, then the panels left over; one
+    # loop (and one call site of each inlined tile, which halves this
+    # function's compile time) walks them forwards or backwards.
+    ng = npan // 4
+    items = ng + npan - 4 * ng
     for i in range(m4, m):
-        if reverse:
-            for p in range(p1 - 1, p0 + 4 * ng - 1, -1):
-                _row1panel(a, r0 + i, wp, p, bias, out, o0 + i)
-            for g in range(ng - 1, -1, -1):
-                _row4panels(a, r0 + i, wp, p0 + 4 * g, bias, out, o0 + i)
-        else:
-            for g in range(ng):
-                _row4panels(a, r0 + i, wp, p0 + 4 * g, bias, out, o0 + i)
-            for p in range(p0 + 4 * ng, p1):
-                _row1panel(a, r0 + i, wp, p, bias, out, o0 + i)
+        for s in range(items):
+            it = items - 1 - s if reverse else s
+            if it < ng:
+                _row4panels(a, r0 + i, wp, p0 + 4 * it, bias, out, o0 + i)
+            else:
+                _row1panel(a, r0 + i, wp, p0 + 3 * ng + it, bias, out, o0 + i)
 
 
-@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def _tile4_dual(a1, r1, wp1, a2, r2, wp2, p, bias, out, o):
     """out[o:o+4, panel p] = a1[r1:r1+4] @ W1 + a2[r2:r2+4] @ W2 + bias.
 
@@ -343,7 +368,8 @@ def _tile4_dual(a1, r1, wp1, a2, r2, wp2, p, bias, out, o):
         out[o + 3, n0 + c] = acc[192 + c]
 
 
-@njit(fastmath=FASTMATH_GEMM, **JIT)
+@unliteral_calls
+@njit(fastmath=FASTMATH, **JIT)
 def gemm_rows2(a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse):
     """``out[o0+i] = a1[r1+i] @ W1 + a2[r2+i] @ W2 + bias`` for i < m.
 

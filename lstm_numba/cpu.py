@@ -32,11 +32,12 @@ import numpy as np
 from numba import njit, prange
 
 from . import _atomics as atomics
-from ._activations import FASTMATH_GATES, sigmoid, tanh
-from ._gemm import JIT, compile_gemm, gemm_rows, gemm_rows2, pack_transposed, packed_shape
+from ._packing import PackCache, fingerprint, pack_panels
+from ._activations import FASTMATH, sigmoid, tanh
+from ._gemm import JIT, compile_gemm, full_width, gemm_rows, gemm_rows2, unliteral_calls
 from .cells import spec
 
-_KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
+_KERNEL = dict(JIT, fastmath=FASTMATH)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
 
 #: Rows (time steps x batch rows) of input projection computed per chunk:
@@ -78,8 +79,10 @@ def unavailable(name: str) -> str | None:
 # unsigned: with signed ones Numba's negative-index wraparound made LLVM
 # turn the gate offsets (hid + j, ...) into gathers.
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _lstm_row(xg, hg, c, out, hid, j0, j1):
+    full_width()
     h1 = np.uint64(hid)
     h2 = h1 + h1
     h3 = h2 + h1
@@ -93,8 +96,10 @@ def _lstm_row(xg, hg, c, out, hid, j0, j1):
         out[j] = go * tanh(cc)
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
+    full_width()
     one = out.dtype.type(1.0)
     h1 = np.uint64(hid)
     h2 = h1 + h1
@@ -105,15 +110,19 @@ def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
         out[j] = (one - z) * n + z * hprev[j]
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _rnn_row(xg, hg, out, hid, j0, j1):
+    full_width()
     for j in range(np.uint64(j0), np.uint64(j1)):
         out[j] = tanh(xg[j] + hg[j])
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _lstm_row1(g, c, out, hid):
     """_lstm_row when both products are already summed into ``g``."""
+    full_width()
     h1 = np.uint64(hid)
     h2 = h1 + h1
     h3 = h2 + h1
@@ -127,8 +136,10 @@ def _lstm_row1(g, c, out, hid):
         out[j] = go * tanh(cc)
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _rnn_row1(g, out, hid):
+    full_width()
     for j in range(np.uint64(0), np.uint64(hid)):
         out[j] = tanh(g[j])
 
@@ -171,7 +182,10 @@ def _project(x2, batch, wih, bx, xp, t0, t1, b0, nb):
             gemm_rows(x2, t * batch + b0, nb, wih, bx, xp, (t - t0) * nb, 0, npan, False)
 
 
-@njit(**_KERNEL)
+# inline: a separate function would be one more library for Numba to link,
+# re-optimise and emit (with gemm_rows2 and gemm_rows inside it) on a cold
+# compile, ~1 s on the Intel Xeon here.
+@njit(inline="always", **_KERNEL)
 def _steps_fused(cell, x2, batch, wih, bx, whh, h, c, out2, b0, b1, hp):
     """LSTM/RNN steps for rows [b0, b1) with both products in one pass per step.
 
@@ -199,6 +213,7 @@ def _steps_fused(cell, x2, batch, wih, bx, whh, h, c, out2, b0, b1, hp):
                 _rnn_row1(hp[i], out2[t * batch + b0 + i], hid)
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, b0, b1, xp, hp):
     """Run all steps for batch rows [b0, b1); cell 0 rnn, 1 lstm, 2 gru.
@@ -257,6 +272,7 @@ def _claim(claim, base, q, nthreads, home, reverse):
     return -1
 
 
+@unliteral_calls
 @njit(**_KERNEL)
 def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
                    claim, done, home_in, home_rec, home_gate, ublock):
@@ -330,11 +346,7 @@ def _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp,
 
 # ------------------------------------------------------------ Python wrappers
 
-def _pack(w):
-    """PyTorch's (N, K) weight -> (P, K, NC) panels of its transpose."""
-    wp = np.empty(packed_shape(w.shape[0], w.shape[1], w.dtype), dtype=w.dtype)
-    pack_transposed(w, wp)
-    return wp
+_pack = pack_panels     # PyTorch's (N, K) weight -> (P, K, NC) panels of its transpose
 
 
 def _split(n: int, parts: int, unit: int) -> np.ndarray:
@@ -353,12 +365,55 @@ def _plan(batch: int, whh_bytes: int, threads: int) -> str:
 
 
 def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
-    """gemm_rows for each matrix the kernels multiply (see compile_gemm)."""
+    """gemm_rows for each matrix the kernels multiply (see compile_gemm).
+
+    Only needed when the cell kernel itself is compiled (it links the
+    products compiled here, with SLP on); see :func:`_ready`.
+    """
     for a, wp in ((x2, wih), (h, whh), (out2, whh)):
         compile_gemm(a, 0, 1, wp, bias, scratch, 0, 0, 1, False)
     for a in (h, out2):
         compile_gemm(x2, 0, wih, a, 0, whh, 1, bias, scratch, 0, 0, 1, False,
                      kernel=gemm_rows2)
+
+
+_READY: set = set()
+
+
+def _ready(kernel, args, gemm_args) -> None:
+    """Make sure ``kernel(*args)`` will run compiled code with SLP-built products.
+
+    If Numba's cache (or this process) already has ``kernel`` for these
+    argument types, load it and nothing else: its compiled code contains
+    the products, so loading gemm_rows and gemm_rows2 apart would only cost
+    time on a first call (~2 x 20-40 ms). Otherwise compile the products
+    first with SLP on (:func:`_compile_gemms`); the kernel then compiles on
+    its first call and links them. A set of cheap keys (dtype, rank,
+    layout flags, read off the arrays) makes later calls skip all this.
+    """
+    quick = (kernel,) + tuple(
+        (a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.writeable, a.flags.aligned)
+        if isinstance(a, np.ndarray) else type(a) for a in args)
+    if quick in _READY:
+        return
+    if not _load_cached(kernel, tuple(numba.typeof(a) for a in args)):
+        _compile_gemms(*gemm_args)
+    _READY.add(quick)
+
+
+def _load_cached(kernel, sig) -> bool:
+    """True if ``kernel`` has ``sig`` compiled, now or from Numba's cache (loaded)."""
+    try:     # what Dispatcher.compile does first, without compiling on a miss
+        if sig in kernel.overloads:
+            return True
+        cres = kernel._cache.load_overload(sig, kernel.targetctx)
+        if cres is None:
+            return False
+        kernel.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+        kernel.add_overload(cres)
+        return True
+    except Exception:        # Numba internals moved (or a stand-in): compile the products
+        return False
 
 
 class Packed(NamedTuple):
@@ -412,14 +467,14 @@ def _run(pk: Packed, x, h, c0, threads: int):
         tc = min(t_len, max(1, -(-CHUNK_ROWS // nb_max)))
         xps = np.empty((chunks, tc * nb_max, n_pad), dtype=dt)
         hps = np.empty((chunks, nb_max, n_pad), dtype=dt)
-        _compile_gemms(x2, h, out2, wih, whh, bx, xps[0])
-        _steps_batch_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
-                           bounds, xps, hps)
+        args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, bounds, xps, hps)
+        _ready(_steps_batch_split, args, (x2, h, out2, wih, whh, bx, xps[0]))
+        _steps_batch_split(*args)
     else:
         tc = min(t_len, max(1, -(-CHUNK_ROWS // batch)))
         xp = np.empty((tc * batch, n_pad), dtype=dt)
         hp = np.empty((batch, n_pad), dtype=dt)
-        _compile_gemms(x2, h, out2, wih, whh, bx, xp)
+        gemm_args = (x2, h, out2, wih, whh, bx, xp)
         if plan == "hidden" and whh.shape[0] >= 2:
             groups = lambda npan: -(-npan // 4)     # noqa: E731 - items of 4 panels
             ublock = GATE_BLOCK
@@ -429,12 +484,32 @@ def _run(pk: Packed, x, h, c0, threads: int):
             phases = -(-t_len // tc) + 2 * t_len
             claim = np.zeros(phases * threads, dtype=np.int64)
             done = np.zeros(phases, dtype=np.int64)
-            _steps_hidden_split(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
-                                claim, done, home_in, home_rec, home_gate, ublock)
+            args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
+                    claim, done, home_in, home_rec, home_gate, ublock)
+            _ready(_steps_hidden_split, args, gemm_args)
+            _steps_hidden_split(*args)
         else:
-            _steps_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2,
-                         0, batch, xp, hp)
+            args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, 0, batch, xp, hp)
+            _ready(_steps_range, args, gemm_args)
+            _steps_range(*args)
     return out, out[-1].copy(), (c if cell == 1 else None)
+
+
+#: Packs of weights recently seen by forward_numba*, keyed by their contents.
+PACKS = PackCache(max_bytes=64 << 20)
+
+
+def cached_pack(cell: str, weights) -> Packed:
+    """:func:`pack`, reused while the weights' contents are unchanged.
+
+    The key is the cell, dtype, shapes and a fingerprint of every byte of
+    the four arrays (:mod:`lstm_numba._packing`): weights changed in place
+    between calls are packed again, never served stale. Reading the weights
+    once costs about a tenth of packing them (transpose and write).
+    """
+    key = (cell, weights[1].dtype.str) + tuple(a.shape for a in weights) + tuple(
+        fingerprint(a) for a in weights)
+    return PACKS.get(key, lambda: pack(cell, weights))
 
 
 def forward_numba(p):
@@ -442,7 +517,7 @@ def forward_numba(p):
 
     One thread; the whole sequence in one compiled call.
     """
-    return _run(pack(p.spec.name, p.weights), p.x, p.h0, p.c0, 1)
+    return _run(cached_pack(p.spec.name, p.weights), p.x, p.h0, p.c0, 1)
 
 
 def forward_numba_parallel(p):
@@ -452,7 +527,8 @@ def forward_numba_parallel(p):
     :func:`lstm_numba.set_num_threads`): over batch rows when B >= 8, else
     over the panels of the recurrent product. No BLAS is called.
     """
-    return _run(pack(p.spec.name, p.weights), p.x, p.h0, p.c0, numba.get_num_threads())
+    return _run(cached_pack(p.spec.name, p.weights), p.x, p.h0, p.c0,
+                numba.get_num_threads())
 
 
 def make_runner(name: str, cell: str, weights):

@@ -26,13 +26,13 @@ NUMBA_BACKENDS = ("numba", "numba-parallel")
 
 # ------------------------------------------------------------- activations
 
-@njit(error_model="numpy", fastmath=act.FASTMATH_GATES)
+@njit(error_model="numpy", fastmath=act.FASTMATH)
 def _tanh_all(v, out):
     for i in range(v.size):
         out[i] = act.tanh(v[i])
 
 
-@njit(error_model="numpy", fastmath=act.FASTMATH_GATES)
+@njit(error_model="numpy", fastmath=act.FASTMATH)
 def _sigmoid_all(v, out):
     for i in range(v.size):
         out[i] = act.sigmoid(v[i])
@@ -313,3 +313,114 @@ def test_split_bounds():
     for n, parts, unit in [(64, 2, 4), (13, 3, 4), (5, 2, 1)]:
         b = cpu._split(n, parts, unit)
         assert b[0] == 0 and b[-1] == n and np.all(np.diff(b) >= 0)
+
+
+# ------------------------------------------- full vector width, packing, the pack cache
+
+def test_gemm_kernels_ask_for_the_full_vector_width():
+    """gemm_rows carries the prefer-vector-width attribute; on AVX-512, zmm FMAs.
+
+    Compiled afresh (uncached: Numba cannot inspect code loaded from its cache).
+    """
+    from numba import typeof
+
+    from lstm_numba import machine
+    from lstm_numba._activations import FASTMATH
+    from lstm_numba._gemm import JIT, slp_vectorize
+    a = np.zeros((5, 16), np.float32)
+    wp = np.zeros(packed_shape(70, 16, np.float32), np.float32)
+    bias = np.zeros(wp.shape[0] * wp.shape[2], np.float32)
+    out = np.zeros((5, bias.size), np.float32)
+    fresh = njit(**dict(JIT, cache=False, fastmath=FASTMATH))(gemm_rows.py_func)
+    sig = tuple(typeof(v) for v in (a, 0, 5, wp, bias, out, 0, 0, 2, False))
+    with slp_vectorize():
+        fresh.compile(sig)
+    attr = machine.kernel_fn_attribute()
+    if attr:
+        assert attr in fresh.inspect_llvm(sig)
+    if ln.cpu_info()["isa"] == "AVX-512":
+        fmas = [line for line in fresh.inspect_asm(sig).splitlines() if "vfmadd" in line]
+        assert fmas and all("zmm" in f for f in fmas), fmas[:4]
+
+
+def test_constant_arguments_do_not_add_specialisations():
+    """unliteral_calls: a jitted caller passing constants reuses the typed version."""
+    @njit
+    def caller(a, wp, bias, out):
+        gemm_rows(a, 0, 1, wp, bias, out, 0, 0, 1, False)
+
+    a = np.ones((3, 9), np.float64)
+    wp = np.zeros(packed_shape(40, 9, np.float64), np.float64)
+    bias = np.zeros(wp.shape[0] * wp.shape[2])
+    out = np.zeros((3, bias.size))
+    caller(a, wp, bias, out)
+    assert not any("Literal" in str(s) for s in gemm_rows.signatures), gemm_rows.signatures
+
+
+@pytest.mark.parametrize("n, k", [(256, 64), (37 * 4, 29), (3, 5), (65, 1)])
+def test_pack_panels_matches_pack_transposed(n, k, dtype):
+    from lstm_numba._packing import pack_panels
+    w = np.random.default_rng(n + k).standard_normal((n, k)).astype(dtype)
+    wp = np.full(packed_shape(n, k, dtype), np.nan, dtype)
+    pack_transposed(w, wp)
+    np.testing.assert_array_equal(pack_panels(w), wp)
+
+
+@pytest.mark.parametrize("shape", [(37, 11), (3,), (4, 64)])
+def test_fingerprint_sees_every_single_change(shape, dtype):
+    from lstm_numba._packing import fingerprint
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(shape).astype(dtype)
+    f = fingerprint(a)
+    assert fingerprint(a.copy()) == f
+    flat = a.reshape(-1)
+    for idx in {0, flat.size // 2, flat.size - 1}:
+        old = flat[idx]
+        flat[idx] = np.nextafter(old, dtype(np.inf))     # the smallest change there is
+        assert fingerprint(a) != f, idx
+        flat[idx] = -old if old != 0 else dtype(1)
+        assert fingerprint(a) != f, idx
+        flat[idx] = old
+    assert fingerprint(a) == f
+    b = a.reshape(-1).copy()
+    if b.size > 1:                    # a swap of two values
+        b[0], b[-1] = b[-1], b[0]
+        if b[0] != b[-1]:
+            assert fingerprint(b.reshape(shape)) != f
+
+
+@pytest.mark.parametrize("which", ["w_ih", "w_hh", "b_ih", "b_hh"])
+def test_forward_packs_again_after_in_place_changes(which, dtype):
+    """ln.forward's pack cache is keyed on contents: a mutated weight is never stale."""
+    cell = "gru"                                      # b_hh's n block is kept apart
+    x, w, h0, _ = make_inputs(cell, 4, 3, 11, 37, dtype, seed=31)
+    first = ln.forward(cell, x, w, h0)
+    hits = cpu.PACKS.hits
+    again = ln.forward(cell, x, w, h0)
+    assert cpu.PACKS.hits == hits + 1                 # unchanged weights: reused
+    np.testing.assert_array_equal(again.outputs, first.outputs)
+    arr = getattr(w, which)
+    arr.reshape(-1)[-1] += 0.5                       # the last element: odd sizes' tail
+    changed = ln.forward(cell, x, w, h0)
+    assert_close(changed, oracle64(cell, x, w, h0, None), dtype, cell)
+    assert np.abs(changed.outputs - first.outputs).max() > 1e-4
+
+
+def test_pack_cache_is_bounded_in_bytes():
+    from lstm_numba._packing import PackCache
+    cache = PackCache(max_bytes=1000)
+    built = []
+
+    def build(n):
+        built.append(n)
+        return (np.zeros(n, np.uint8),)
+
+    assert cache.get("a", lambda: build(600))[0].size == 600
+    cache.get("a", lambda: build(600))
+    assert built == [600]                             # a hit
+    cache.get("b", lambda: build(600))                # evicts "a"
+    assert len(cache) == 1
+    cache.get("a", lambda: build(600))
+    assert built == [600, 600, 600]
+    cache.get("big", lambda: build(5000))             # too big to keep
+    assert len(cache) == 1
