@@ -6,9 +6,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test bench compare clean clean-cache asv-machine asv-run publish report preview
+.PHONY: setup warm-cache test bench compare clean clean-cache asv-machine asv-run publish report preview
 
-setup: $(STAMP)
+setup: $(STAMP) warm-cache
+
+# Fill Numba's cache with the CPU kernels' common specialisations (float32,
+# float64; serial, batch and hidden split) so that no first benchmark or
+# forward call compiles; quick (~2 s) when the cache is already filled.
+warm-cache: $(STAMP)
+	$(PY) -c "import lstm_numba.cpu as c; print('numba cache:', *c.warm_cache())"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -543,3 +543,30 @@ def make_runner(name: str, cell: str, weights):
     if name == "numba":
         return lambda x, h0, c0=None: _run(pk, x, h0, c0, 1)
     return lambda x, h0, c0=None: _run(pk, x, h0, c0, numba.get_num_threads())
+
+
+def warm_cache(dtypes=("float32", "float64")) -> list[str]:
+    """Compile (or load) every kernel path of both backends into Numba's cache.
+
+    Run by ``make setup`` (target ``warm-cache``) so that a first benchmark
+    or forward call loads compiled code instead of compiling it: the serial
+    kernel (one compile serves every cell: the cell is a runtime code), and
+    with 2+ threads the batch split and the hidden split. Returns the paths
+    compiled, as ``"dtype/path"``.
+    """
+    from .measure import make_problem
+    done = []
+    threads = numba.get_num_threads()
+    for dt in dtypes:
+        dt = np.dtype(dt)
+        # (batch, hidden): 1 x 16 serial; 8 x 16 batch split; 1 x 512 over
+        # HIDDEN_SPLIT_MIN_BYTES of w_hh (float32 LSTM) for the hidden split.
+        for path, batch, hid in (("serial", 1, 16), ("batch", 8, 16), ("hidden", 1, 512)):
+            if path != "serial" and threads < 2:
+                continue
+            p = make_problem("lstm", 2, batch, hid, dtype=dt)
+            pk = pack("lstm", p.w)
+            _run(pk, p.x, p.h0, p.c0, 1 if path == "serial" else threads)
+            done.append(f"{dt.name}/{path}")
+    fingerprint(np.zeros(4))          # ln.forward's pack cache key (one kernel for all)
+    return done
