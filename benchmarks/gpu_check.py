@@ -18,7 +18,8 @@ One self-contained run for a GPU machine (no asv needed)::
    ``this_grid().sync()`` per step) at the persistent kernel's grid sizes.
 4. Timings (float32), every cell: ``cuda`` (step kernel from a CUDA graph;
    ``direct`` prepared launches and numba-cuda's ``dispatch`` at B=1 for
-   the launch cost), ``cuda-persistent``, ``torch-cuda`` with TF32 off and
+   the launch cost), ``cuda-persistent`` (at B=1 also with the weights in
+   shared memory instead of registers), ``torch-cuda`` with TF32 off and
    on, over B in {1, 4, 8, 64}, H in {256, 512, 1024}, T in {128, 1024}.
    Inputs already on the device; the harness's ``measure`` (a warm-up call
    first: compile, graph capture and cuDNN's plan are never timed; then
@@ -304,6 +305,8 @@ def _variants(args, b, h):
         out.append(("cuda", "graph,kernel-proj", {"launch": "graph", "projection": "kernel"}))
         out.append(("cuda-persistent", "direct,kernel-proj", {"projection": "kernel"}))
     out.append(("cuda-persistent", "direct", {}))
+    if b == 1 and h < 1024:   # where the weights go to registers: shared memory beside
+        out.append(("cuda-persistent", "direct,shared-w", {"registers": False}))
     out.append(("torch-cuda", "fp32", {}))
     if not args.smoke:
         out.append(("torch-cuda", "tf32", {}))

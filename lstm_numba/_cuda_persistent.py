@@ -18,10 +18,13 @@ parameters, the occupancy check (``max_cooperative_grid_blocks``), the
 shared-memory attribute and the workspace; a call is the projection, two
 device copies and one ``cuda.core.launch``.
 
-Not done: weights in registers. Per step a block reads its weight slice
-from shared memory once (at B=1 H=1024 LSTM, 128 KiB per SM = ~1000 cycles
-at 128 B/clock, ~0.6 us), below the grid barrier's ~1.3 us; registers
-would need a kernel compiled per H (a constant-size per-thread array).
+Where every item keeps its own warp(s) for the whole sequence (at most 8
+items per block: B <= 8 and few units per block) and a lane's share is
+small (G * ceil(H / (32 kw)) <= 32 words), the weights stay in registers
+instead: a kernel compiled per that count, its k loop unrolled (on 132
+SMs: H=256 and 512 at B <= 8). Otherwise shared memory: per step a block
+reads its slice once (at B=1 H=1024 LSTM, 128 KiB per SM = ~1000 cycles at
+128 B/clock, ~0.6 us), below the grid barrier's ~1.3 us.
 
 :func:`barrier_probe_kernel` is an empty persistent loop (a grid barrier
 per step, nothing else): ``gpu_check`` times it to say what fraction of a
@@ -44,6 +47,7 @@ from .backends import BackendUnavailable
 
 NT = 256               # threads per block
 NW = NT // WARP        # warps per block
+REG_WORDS = 32         # most 32-bit registers a lane gives to weights
 K_SPLITS = (1, 2, 4, 8)
 
 
@@ -52,12 +56,17 @@ def _pow2_at_least(n: int) -> int:
 
 
 def plan_persistent(cell_gates: int, hidden: int, batch: int, itemsize: int,
-                    blocks: int, shared_limit: int) -> dict:
+                    blocks: int, shared_limit: int, registers: bool = True) -> dict:
     """Geometry of a persistent launch (no launch, no device query).
 
     Returns ``units`` (hidden units per block), ``blocks``, ``bt``, ``kw``,
-    ``items`` (per block and step), ``weights`` ("shared" or "global"),
-    ``dynamic_shared`` and ``static_shared`` bytes.
+    ``items`` (per block and step), ``weights`` ("registers", "shared" or
+    "global"), ``nk`` (k-iterations of a lane: its weights per gate when
+    they are in registers, else 0), ``dynamic_shared`` and ``static_shared``
+    bytes. Weights go to registers when every item has its own warp(s) for
+    the whole sequence (at most 8 items) and a lane's share is at most
+    :data:`REG_WORDS` 32-bit words; else to shared memory when they fit;
+    else they are read from L2 every step.
     """
     units = max(1, math.ceil(hidden / blocks))
     nblocks = math.ceil(hidden / units)
@@ -67,23 +76,42 @@ def plan_persistent(cell_gates: int, hidden: int, batch: int, itemsize: int,
     gb = cell_gates * bt
     static = itemsize * NW * gb
     dyn = cell_gates * units * hidden * itemsize
-    weights = "shared" if static + dyn <= shared_limit else "global"
+    nk = math.ceil(hidden / (WARP * kw))
+    if registers and items <= NW and cell_gates * nk * itemsize // 4 <= REG_WORDS:
+        weights = "registers"
+    elif static + dyn <= shared_limit:
+        weights = "shared"
+    else:
+        weights = "global"
     return {"units": units, "blocks": nblocks, "bt": bt, "kw": kw, "items": items,
-            "weights": weights, "dynamic_shared": dyn if weights == "shared" else 0,
+            "weights": weights, "nk": nk if weights == "registers" else 0,
+            "dynamic_shared": dyn if weights == "shared" else 0,
             "static_shared": static, "shared_limit": shared_limit}
 
 
 @lru_cache(maxsize=None)
-def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffles: bool):
+def persistent_kernel(cell: str, dtype, bt: int, kw: int, weights: str, shuffles: bool,
+                      nk: int = 0):
     """Kernel ``(xp, w_hh, b_ih, b_hh, hbuf, c, units)`` for a whole sequence.
 
     Block ``blockIdx.x`` owns hidden units ``[blockIdx.x*units, +units)``
-    (the last block may own fewer). With ``w_shared`` its ``G*units`` rows of
-    ``w_hh`` are copied once into dynamic shared memory (row ``g*units+u``,
-    stride H). Launch: block (256,), grid ``ceil(H/units)`` <=
+    (the last block may own fewer). ``weights``: ``"shared"``, its ``G*units``
+    rows of ``w_hh`` copied once into dynamic shared memory (row
+    ``g*units+u``, stride H); ``"registers"``, each lane keeps the ``G*nk``
+    weights it multiplies (a compile-time count: the k loop unrolls) for
+    the whole sequence -- only with one round of items; ``"global"``, read
+    from L2 every step. Launch: block (256,), grid ``ceil(H/units)`` <=
     max_cooperative_grid_blocks (:func:`plan_persistent`).
     """
     from .cells import spec
+
+    if weights not in ("registers", "shared", "global"):
+        raise ValueError(f"weights must be registers, shared or global; got {weights!r}")
+    w_shared = weights == "shared"
+    w_regs = weights == "registers"
+    if w_regs and nk < 1:
+        raise ValueError(f"weights in registers need nk >= 1; got {nk!r}")
+    wr_len = max(1, spec(cell).n_gates * nk)
 
     dt = nbtype(dtype)
     zero = np.dtype(dtype).type(0.0)
@@ -125,6 +153,16 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffl
         kq = warp - slot * kw
         acc = cuda.local.array(GB, dt)
         hv = cuda.local.array(bt, dt)
+        wr = cuda.local.array(wr_len, dt)
+        if w_regs:                       # one round: this warp's item all along
+            jw = j0 + slot - (slot // units) * units
+            for g in range(G):
+                for i in range(nk):
+                    k = (i * kw + kq) * WARP + lane
+                    v = zero
+                    if slot < n_items and jw < hid and k < hid:
+                        v = w_hh[g * hid + jw, k]
+                    wr[g * nk + i] = v
         for t in range(t_len):
             for r0 in range(0, n_items, IPR):
                 # the gate thread of (item r0 + s_, row q) loads its inputs
@@ -146,7 +184,17 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, w_shared: bool, shuffl
                 j = j0 + u
                 for v in range(GB):
                     acc[v] = zero
-                if item < n_items and j < hid:     # uniform over the warp
+                if w_regs and item < n_items and j < hid:
+                    for i in range(nk):          # unrolled: wr stays in registers
+                        k = (i * kw + kq) * WARP + lane
+                        if k < hid:
+                            for r in range(bt):
+                                hv[r] = hbuf[t, min(b0 + r, bsz - 1), k]
+                            for g in range(G):
+                                w = wr[g * nk + i]
+                                for r in range(bt):
+                                    acc[g * bt + r] += w * hv[r]
+                elif item < n_items and j < hid:     # uniform over the warp
                     for k in range(kq * WARP + lane, hid, kstep):
                         for r in range(bt):     # rows past B repeat the last one (unused)
                             hv[r] = hbuf[t, min(b0 + r, bsz - 1), k]
@@ -205,6 +253,9 @@ class PersistentRunner(CudaRunnerBase):
         Bytes of shared memory a block may use; default the device's opt-in
         maximum (227 KiB in the simulator, as on an H100). Above it the
         weights are read from L2 every step (``weights="global"``).
+    registers : bool
+        Keep the weights in registers where :func:`plan_persistent` allows
+        (default); False keeps them in shared memory (for comparison).
     """
 
     name = "cuda-persistent"
@@ -212,7 +263,8 @@ class PersistentRunner(CudaRunnerBase):
     default_launch = "direct"
 
     def __init__(self, cell, weights, projection="auto", launch=None,
-                 blocks: int | None = None, shared_limit: int | None = None):
+                 blocks: int | None = None, shared_limit: int | None = None,
+                 registers: bool = True):
         if blocks is not None and (not isinstance(blocks, (int, np.integer)) or blocks < 1):
             raise ValueError(f"blocks must be an int >= 1; got {blocks!r}")
         if shared_limit is not None and (not isinstance(shared_limit, (int, np.integer))
@@ -223,6 +275,7 @@ class PersistentRunner(CudaRunnerBase):
         super().__init__(cell, weights, projection, launch)
         self.blocks_requested = blocks
         self.shared_limit = shared_limit
+        self.registers = bool(registers)
 
     def _plan(self, batch: int) -> dict:
         limit, sms = device_limits()
@@ -230,7 +283,7 @@ class PersistentRunner(CudaRunnerBase):
             limit = min(limit, int(self.shared_limit))
         target = self.blocks_requested or (1 if simulator() else sms)
         return plan_persistent(self.spec.n_gates, self.hidden, batch, self.dtype.itemsize,
-                               target, limit)
+                               target, limit, self.registers)
 
     def persistent_plan(self, batch: int) -> dict:
         """The geometry :meth:`forward_device` would use for ``batch`` (no launch)."""
@@ -242,8 +295,8 @@ class PersistentRunner(CudaRunnerBase):
 
     def _prepare(self, sh: Shape) -> None:
         p = sh.plan
-        kern = persistent_kernel(self.cell, self.dtype, p["bt"], p["kw"],
-                                 p["weights"] == "shared", use_shuffles())
+        kern = persistent_kernel(self.cell, self.dtype, p["bt"], p["kw"], p["weights"],
+                                 use_shuffles(), p["nk"])
         args = self._args(sh)
         grid, block, dyn = (p["blocks"],), (NT,), p["dynamic_shared"]
         la = {"path": "dispatch", "direct_error": None}

@@ -45,16 +45,16 @@ def compile_ptx_all(cc=(9, 0)) -> dict:
             # the tiles the planners pick at B=1 (K split) and B=64 (8-row
             # batch tiles, the most registers); float64 at the largest only
             steps = ((1, 4, 1), (8, 1, 4)) if dtype == np.float32 else ((8, 1, 4),)
-            pers = (((1, 4, True), (8, 1, False)) if dtype == np.float32
-                    else ((8, 1, True),))
+            pers = (((1, 4, "registers", 8), (8, 1, "global", 0)) if dtype == np.float32
+                    else ((8, 1, "shared", 0),))
             for cell in CELLS:
                 for bt, kw, upb in steps:
                     jobs.append((f"step_b{bt}k{kw}_{cell}",
                                  S.step_kernel(cell, dtype, bt, kw, upb, True),
                                  (a3, a2, a1, a1, a3, a2, i64)))
-                for bt, kw, wsh in pers:
-                    jobs.append((f"persistent_b{bt}k{kw}{'s' if wsh else 'g'}_{cell}",
-                                 P.persistent_kernel(cell, dtype, bt, kw, wsh, True),
+                for bt, kw, wh, nk in pers:
+                    jobs.append((f"persistent_b{bt}k{kw}{wh[0]}_{cell}",
+                                 P.persistent_kernel(cell, dtype, bt, kw, wh, True, nk),
                                  (a3, a2, a1, a1, a3, a2, i64)))
             if dtype == np.float32:
                 jobs.append(("barrier_probe", P.barrier_probe_kernel(), (i64,)))

@@ -319,7 +319,13 @@ def test_plan_persistent():
     weights from L2 when they do not fit in shared memory."""
     p = _cuda_persistent.plan_persistent(4, 256, 1, 4, 132, 227 * 1024)
     assert (p["units"], p["blocks"], p["bt"], p["items"], p["kw"]) == (2, 128, 1, 2, 4)
+    assert (p["weights"], p["nk"], p["dynamic_shared"]) == ("registers", 2, 0)
+    p = _cuda_persistent.plan_persistent(4, 512, 8, 4, 132, 227 * 1024)
+    assert (p["units"], p["items"], p["kw"], p["weights"], p["nk"]) == (4, 4, 2, "registers", 8)
+    p = _cuda_persistent.plan_persistent(4, 256, 1, 4, 132, 227 * 1024, registers=False)
     assert p["weights"] == "shared" and p["dynamic_shared"] == 4 * 2 * 256 * 4
+    p = _cuda_persistent.plan_persistent(4, 1024, 1, 4, 132, 227 * 1024)   # 4*32 words
+    assert (p["weights"], p["nk"]) == ("shared", 0)
     p = _cuda_persistent.plan_persistent(4, 1024, 64, 4, 132, 227 * 1024)
     assert (p["units"], p["blocks"], p["bt"], p["items"], p["kw"]) == (8, 128, 8, 64, 1)
     assert p["weights"] == "shared" and p["dynamic_shared"] == 128 * 1024
@@ -358,6 +364,30 @@ def test_persistent_weights_from_l2(cell):
     assert_close(res, oracle64(cell, x, w, h0, c0), np.float64, cell)
 
 
+def _lift_cooperative_limit(monkeypatch):
+    if SIM:
+        from numba.cuda.simulator import kernel as simk
+
+        monkeypatch.setattr(simk.FakeOverload, "max_cooperative_grid_blocks",
+                            lambda self, blockdim, dynsmemsize=0: 64)
+
+
+def test_persistent_weights_in_registers(cell, monkeypatch):
+    """Registers (two k-iterations per lane at H=40: nk=2; one block per 5
+    units, the last partial) and shared memory give the oracle's answer.
+    T=1: several blocks are correct in the simulator (see below)."""
+    _lift_cooperative_limit(monkeypatch)
+    x, w, h0, c0 = make_inputs(cell, 1, 3, 4, 40, np.float32, seed=40)
+    ref = oracle64(cell, x, w, h0, c0)
+    for registers, where in ((True, "registers"), (False, "shared")):
+        run = gpu.PersistentRunner(cell, w, blocks=9, registers=registers)
+        res = _run(run(x, h0, c0))
+        ll = run.last_launch
+        assert (ll["weights"], ll["units"], ll["blocks"]) == (where, 5, 8)
+        assert ll["nk"] == (2 if registers else 0)
+        assert_close(res, ref, np.float32, cell)
+
+
 def test_persistent_many_blocks_one_step(cell, monkeypatch):
     """Several blocks, each owning a slice of units (the last a partial one).
 
@@ -365,11 +395,7 @@ def test_persistent_many_blocks_one_step(cell, monkeypatch):
     at-a-time execution is still correct; its cooperative limit (always 1)
     is lifted for this test only.
     """
-    if SIM:
-        from numba.cuda.simulator import kernel as simk
-
-        monkeypatch.setattr(simk.FakeOverload, "max_cooperative_grid_blocks",
-                            lambda self, blockdim, dynsmemsize=0: 64)
+    _lift_cooperative_limit(monkeypatch)
     x, w, h0, c0 = make_inputs(cell, 1, 3, 5, 37, np.float64, seed=21)
     run = gpu.PersistentRunner(cell, w, blocks=4)
     res = _run(run(x, h0, c0))
