@@ -20,7 +20,9 @@ One self-contained run for a GPU machine (no asv needed)::
    ``direct`` prepared launches and numba-cuda's ``dispatch`` at B=1 for
    the launch cost), ``cuda-persistent`` (at B=1 also with the weights in
    shared memory instead of registers), ``torch-cuda`` with TF32 off and
-   on, over B in {1, 4, 8, 64}, H in {256, 512, 1024}, T in {128, 1024}.
+   on, over B in {1, 4, 8, 64}, H in {256, 512, 1024}, T in {128, 1024};
+   every timed row's result is compared with cuDNN's (``err_vs_cudnn``), so
+   every tile the timings use is checked on the GPU too.
    Inputs already on the device; the harness's ``measure`` (a warm-up call
    first: compile, graph capture and cuDNN's plan are never timed; then
    repeats within a budget, each ended by a device synchronisation; the
@@ -127,7 +129,8 @@ def check_cases(smoke):
                     # the other launch paths, and weights read from L2
                     for launch in ("direct", "dispatch"):
                         cases.append(("cuda", {"launch": launch}, cell, dtype, shape))
-                    cases.append(("cuda-persistent", {"shared_limit": 1}, cell, dtype, shape))
+                    cases.append(("cuda-persistent", {"shared_limit": 1, "registers": False},
+                                  cell, dtype, shape))
     return cases
 
 
@@ -294,7 +297,9 @@ def _event_split(run, backend, torch, t_len, calls=EVENT_CALLS):
 
 def _variants(args, b, h):
     """(backend, variant, runner options) timed at batch ``b``, hidden ``h``."""
-    out = [("cuda", "graph", {"launch": "graph"})]
+    # cuDNN first: its outputs are the reference every other row of this
+    # configuration is compared with (each timed tile checked on the GPU)
+    out = [("torch-cuda", "fp32", {}), ("cuda", "graph", {"launch": "graph"})]
     if b == 1:
         out.append(("cuda", "direct", {"launch": "direct"}))
         if h == min(SMOKE_GRID["hidden"] if args.smoke else FULL_GRID["hidden"]):
@@ -307,7 +312,6 @@ def _variants(args, b, h):
     out.append(("cuda-persistent", "direct", {}))
     if b == 1 and h < 1024:   # where the weights go to registers: shared memory beside
         out.append(("cuda-persistent", "direct,shared-w", {"registers": False}))
-    out.append(("torch-cuda", "fp32", {}))
     if not args.smoke:
         out.append(("torch-cuda", "tf32", {}))
     return out
@@ -326,6 +330,7 @@ def timing_rows(args, torch, out_dir, results, barriers, deadline):
         for cell in args.cells:
             x, w, h0, c0 = make_problem(cell, t, b, h, None, np.float32, seed=0)
             fl = ln.flops(cell, t, b, h, h)
+            ref = None             # cuDNN's (outputs, h, c) for this configuration
             for backend, variant, opts in _variants(args, b, h):
                 row = {"cell": cell, "B": b, "H": h, "T": t, "backend": backend,
                        "variant": variant, "ms": None, "us_per_step": None,
@@ -372,6 +377,11 @@ def timing_rows(args, torch, out_dir, results, barriers, deadline):
                                proj_ms=split["projection_ms"],
                                copy_ms=split["copy_ms"],
                                host_us=max(0.0, (sec * 1e3 - gpu_ms) * 1e3))
+                    if backend == "torch-cuda" and variant == "fp32":
+                        ref = run.result()
+                    elif ref is not None and backend != "torch-cuda":
+                        got = run.result()
+                        row["err_vs_cudnn"] = max_abs_err(got, ref)
                     if backend != "torch-cuda":
                         ll = run.runner.last_launch
                         row["launch_path"] = ll.get("path")
@@ -440,7 +450,8 @@ def add_ratios(rows, prefer="fp32"):
 _STATE = {"env": {}, "checks": [], "barrier": [], "timings": []}
 FIELDS = ["cell", "B", "H", "T", "backend", "variant", "ms", "us_per_step", "gflops",
           "x_cudnn", "proj_ms", "repeats", "note", "stat", "kernel_us_per_step", "host_us",
-          "copy_ms", "launch_path", "barrier_us", "barrier_fraction", "first_s", "issue_us"]
+          "copy_ms", "launch_path", "barrier_us", "barrier_fraction", "first_s", "issue_us",
+          "err_vs_cudnn"]
 
 
 def write_outputs(out_dir, env=None, checks=None, results=None, barrier=None):
@@ -504,6 +515,11 @@ def summary_lines(rows, barriers):
     if fr:
         lines.append(f"barrier / persistent in-kernel step: {min(fr):.0%} to {max(fr):.0%} "
                      f"(median {statistics.median(fr):.0%})")
+    errs = [r for r in ok if r.get("err_vs_cudnn") is not None]
+    if errs:
+        worst = max(errs, key=lambda r: r["err_vs_cudnn"])
+        lines.append(f"max |ours - cuDNN fp32| over every timed row: {worst['err_vs_cudnn']:.1e} "
+                     f"({_label(worst)} {at(worst)}; float32 both, T steps)")
     paths = sorted({r["launch_path"] for r in step if r.get("launch_path")})
     if paths:
         lines.append(f"cuda launch path used: {', '.join(paths)}")
