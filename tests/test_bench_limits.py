@@ -163,6 +163,13 @@ def test_crossover_of_power_laws():
     assert how == "measured" and t == pytest.approx(100.0)
     t, how = crossover(ts[:2], att[:2], ts[:2], lstm[:2])
     assert how == "extrapolated" and t == pytest.approx(100.0)
+    # extrapolated by work functions instead of the last two points' power law
+    t, how = crossover(ts[:2], att[:2], ts[:2], lstm[:2], lambda t: t * t, lambda t: t)
+    assert how == "extrapolated" and t == pytest.approx(100.0)
+    slow_start = np.array([1e-5, 2e-5])             # looks linear so far, is T^2 underneath
+    t, how = crossover(ts[:2], slow_start, ts[:2], lstm[:2], lambda t: t * t, lambda t: t)
+    # 2e-5 * (T/50)^2 = 1e-4 * T  ->  T = 12,500
+    assert how == "extrapolated" and t == pytest.approx(12_500.0, rel=1e-6)
     assert crossover(ts, 1e-2 * ts ** 2, ts, lstm)[1] == "a is already slower"
     assert crossover(ts, 1e-6 * ts, ts, 1e-4 * ts ** 2) == (None, "no crossover")
 

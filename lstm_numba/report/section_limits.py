@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .. import costmodel
+from ..cells import flops
 from . import style
 from .page import Issue, KeyNumber, SectionResult, Table
 from .sections import Section
@@ -92,12 +93,14 @@ def _bound(m, cell, backend, t_len, batch, hidden, threads):
         return None
 
 
-def crossover(ts_a, ys_a, ts_b, ys_b):
+def crossover(ts_a, ys_a, ts_b, ys_b, work_a=None, work_b=None):
     """T at which series a (attention) becomes slower than series b, log-log.
 
     Between two measured T where ``a/b`` crosses 1 the point is interpolated
-    (power laws through the neighbours); outside the measured range it is
-    extrapolated from the two nearest points of each series.
+    (power laws through the neighbours). Past the largest T it is
+    extrapolated: with ``work_a``/``work_b`` (callables T -> work, e.g. FLOP
+    counts) each series grows from its last point as its work does;
+    otherwise as the power law through its last two points.
 
     Returns
     -------
@@ -118,10 +121,23 @@ def crossover(ts_a, ys_a, ts_b, ys_b):
     if r[0] > 0:
         return ts[0], "a is already slower"
     t0, t1 = ts[-2], ts[-1]
-    slope = (r[-1] - r[-2]) / (math.log(t1) - math.log(t0))    # d log(a/b) / d log T
-    if slope <= 0:
-        return None, "no crossover"
-    return math.exp(math.log(t1) - r[-1] / slope), "extrapolated"
+
+    def grow(series, work):
+        if work is not None:
+            return lambda t: series[t1] * work(t) / work(t1)
+        k = math.log(series[t1] / series[t0]) / math.log(t1 / t0)
+        return lambda t: series[t1] * (t / t1) ** k
+
+    fa, fb = grow(a, work_a), grow(b, work_b)
+    lo, hi = t1, t1 * 2.0
+    while fa(hi) <= fb(hi):                  # a log-spaced search, then bisection
+        lo, hi = hi, hi * 2.0
+        if hi > 1e12:
+            return None, "no crossover"
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if fa(mid) <= fb(mid) else (lo, mid)
+    return hi, "extrapolated"
 
 
 def _best(d, cell):
@@ -157,15 +173,20 @@ def _time_plot(ctx, res, d, m, stem, title, what):
                 continue
             ta, sa, _ = best["attention"]
             to, so, _ = best[other]
-            tx, how = crossover(ta, sa, to, so)
+            # past the measured T: attention grows as its FLOPs (T^2), the others as T
+            bh = d[["batch", "hidden"]].iloc[0]
+            tx, how = crossover(ta, sa, to, so,
+                                lambda t: flops("attention", int(t), int(bh["batch"]),
+                                                int(bh["hidden"]), int(bh["hidden"])),
+                                lambda t: t)
             crossings.append((other, tx, how))
             if tx is not None and how in ("measured", "extrapolated"):
                 top.axvline(tx, color=colours[other], linewidth=0.9, alpha=0.6)
                 y = np.interp(math.log(tx), np.log(ta.astype(float)), np.log(sa * 1e3))
                 top.annotate(f"attention overtakes {NAMES[other]}\nT ≈ {tx:,.0f}"
                              + (" (extrapolated)" if how == "extrapolated" else ""),
-                             (tx, math.exp(y)), textcoords="offset points", xytext=(8, -28),
-                             fontsize=8, color=colours[other])
+                             (tx, math.exp(y)), textcoords="offset points", xytext=(-6, -30),
+                             ha="right", fontsize=8, color=colours[other])
     top.set(xscale="log", yscale="log", xlabel="sequence length T",
             ylabel="forward time (ms)", title=f"{what}: the LSTM vs the scan vs attention")
     top.grid(True, which="both", alpha=0.3)
@@ -200,7 +221,8 @@ def _time_plot(ctx, res, d, m, stem, title, what):
     res.figures.append(ctx.save(
         fig, stem, title,
         f"Top: the fastest measured backend of each cell, median forward time vs T (log-log); "
-        f"the vertical lines mark the T where attention's T² work overtakes. Bottom: every "
+        f"the vertical lines mark the T where attention's T² work overtakes (past the largest "
+        f"T measured: extrapolated, attention growing as its FLOPs, the others as T). Bottom: every "
         f"backend (solid) and the cost model's lower bound for it (dashed, same colour: "
         f"max(FLOPs/peak, bytes/bandwidth, sync) per step, chained over T for the LSTM). {note}"))
     return crossings
