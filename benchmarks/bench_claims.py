@@ -19,10 +19,13 @@ Every class reads a ``setup_cache`` computed once (asv pickles it to each
 parameter process), so a track costs a process start only.
 
 Sizes (fast profile): gradient flow H=64, T=400, 8 samples x 2 probes;
-adding H=32, B=32, 300 steps (a fresh batch per step), T in {50, 100, 200}
--- fewer steps and a smaller layer than the CLI's defaults (H=64, B=64, 600
-steps) to keep ``make bench`` short: an LSTM that plateaus here may learn
-with more steps (full profile: H=64, B=64, 1500 steps, T up to 400).
+adding H=32, B=32, 600 steps (a fresh batch per step), T in {50, 100, 200},
+test MSE after 300 and 600 steps -- a smaller layer than the CLI's default
+(H=64, B=64) to keep ``make bench`` short: an LSTM that plateaus here may
+learn with more steps (full profile: H=64, B=64, 1500 steps, T up to 400).
+The same runs from the command line:
+``python -m lstm_numba adding --cell all --seq-len 50 100 200 --hidden 32
+--batch 32 --steps 600 --eval-every 300 --test-size 256``.
 Processes: 4 + 12 + 18 + 9 = 43 (fast).
 """
 import math

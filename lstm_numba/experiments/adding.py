@@ -277,7 +277,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", type=float, default=1.0, help="global gradient-norm clip")
     ap.add_argument("--forget-bias", type=float, default=1.0,
                     help="LSTM: added to b_ih[H:2H] at init (default 1.0)")
-    ap.add_argument("--eval-every", type=int, default=None)
+    ap.add_argument("--eval-every", type=int, default=None,
+                    help="steps between test evaluations (default steps/20)")
+    ap.add_argument("--test-size", type=int, default=512, help="test samples (default 512)")
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", default=None, help="write test MSE vs steps here (PNG)")
@@ -288,7 +290,7 @@ def main(argv=None) -> int:
         for cell in cells:
             for t in a.seq_len:
                 r = train_adding(cell, t, a.steps, a.hidden, a.batch, a.lr, a.clip, a.backend,
-                                 a.eval_every, seed=a.seed,
+                                 a.eval_every, a.test_size, seed=a.seed,
                                  forget_bias=a.forget_bias if cell == "lstm" else 0.0,
                                  log=lambda s: print(s, flush=True))
                 print(f"-> {cell} T={t}: final test MSE {r.final_mse:.4f} "
