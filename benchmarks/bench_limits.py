@@ -136,27 +136,31 @@ def _limits_cache(self):
     Returns a dict: ``machine`` (``Machine.to_dict()``), ``times`` and
     ``bounds`` keyed by ``(cell, backend, threads)`` at T=TARGET_T, B=1
     (seconds; the time is the least of repeated calls, every case timed in
-    this one process, one after the other), ``skipped`` (why a case did not
-    run).
+    this one process, one after the other), ``skipped`` (why a case is not
+    run) and ``failed`` (the error of a case that broke).
     """
     from lstm_numba.measure import measure
 
     m = costmodel.machine(**_machine_kwargs())
-    times, bounds, skipped = {}, {}, {}
+    times, bounds, skipped, failed = {}, {}, {}, {}
     for cell, backend, threads in Bounds.cases():
         key = (cell, backend, threads)
         try:
             run, args = problem(cell, backend, TARGET_T, 1, HIDDEN, threads)
+            times[key] = measure(lambda: run(*args), stat="min",
+                                 budget_s=pick(fast=0.3, full=2.0, smoke=0.0),
+                                 max_calls=pick(fast=10, full=50, smoke=3)).value
         except NotImplementedError as e:
             skipped[key] = str(e)
             continue
-        times[key] = measure(lambda: run(*args), stat="min",
-                             budget_s=pick(fast=0.3, full=2.0, smoke=0.0),
-                             max_calls=pick(fast=10, full=50, smoke=3)).value
+        except Exception as e:     # one broken backend must not lose every track
+            failed[key] = f"{type(e).__name__}: {e}"
+            continue
         bounds[key] = costmodel.bound(cell, backend, TARGET_T, 1, HIDDEN, threads, m=m).seconds
     _PROBLEM.clear()
     set_threads(max_threads())
-    return {"machine": m.to_dict(), "times": times, "bounds": bounds, "skipped": skipped}
+    return {"machine": m.to_dict(), "times": times, "bounds": bounds, "skipped": skipped,
+            "failed": failed}
 
 
 _limits_cache.timeout = pick(fast=600, full=3600, smoke=300)
@@ -180,6 +184,8 @@ class Bounds:
         key = (cell, backend, threads)
         if key in cache["skipped"]:
             raise NotImplementedError(cache["skipped"][key])
+        if key in cache["failed"]:          # asv records it as failed, with the reason
+            raise RuntimeError(f"timing this case in setup_cache failed: {cache['failed'][key]}")
         self.bound, self.time = cache["bounds"][key], cache["times"][key]
 
     def track_bound(self, cache, cell, backend, seq_len, batch, hidden, threads):

@@ -172,8 +172,11 @@ class Machine:
         return best * 1e9
 
     def suspect(self) -> list[str]:
-        """Figures of more threads below those of fewer: the machine was busy."""
-        out = []
+        """Figures of more threads below those of fewer (the machine was busy),
+        and sync figures that could not be measured."""
+        out = [f"{name} on {p} threads not measured (a thread gave up waiting for its partner)"
+               for name, table in (("ping-pong", self.pingpong_ns), ("barrier", self.barrier_ns))
+               for p, v in table.items() if not math.isfinite(v)]
         for p in self.threads[1:]:
             if self.fma_gflops[p] < self.fma_gflops[1]:
                 out.append(f"FMA peak on {p} threads ({self.fma_gflops[p]:.1f} GFLOP/s) below "
@@ -188,9 +191,11 @@ class Machine:
         return out
 
     def sync(self, threads: int) -> float:
-        """Seconds for ``threads`` threads to meet once (0 for one thread)."""
+        """Seconds for ``threads`` threads to meet once (0 for one thread, and
+        where the barrier could not be measured: a lower bound stays optimistic)."""
         t = self._t(threads)
-        return 0.0 if t == 1 else self.barrier_ns[t] * 1e-9
+        ns = self.barrier_ns.get(t, 0.0)
+        return 0.0 if t == 1 or not math.isfinite(ns) else ns * 1e-9
 
     def level(self, nbytes: float, threads: int = 1) -> str:
         """Fastest level that holds ``nbytes`` split over ``threads`` threads.
@@ -252,11 +257,20 @@ def measure_machine(threads=None, sizes: dict | None = None, budget_s: float = 0
             for kind, table in (("read", rd), ("write", wr), ("copy", cp)):
                 table[f"{level}/{t}"] = gbs[kind]
         if t <= 2:
-            pp[t] = sync_ns(t, "pingpong", budget_s=budget_s / 3)
-            bar[t] = sync_ns(t, "barrier", budget_s=budget_s / 3) if t == 2 else 0.0
+            pp[t] = _or_nan(sync_ns, t, "pingpong", budget_s=budget_s / 3)
+            bar[t] = _or_nan(sync_ns, t, "barrier", budget_s=budget_s / 3) if t == 2 else 0.0
         fj[t] = sync_ns(t, "forkjoin", budget_s=budget_s / 3)
     return Machine(describe_cpu(), caches, ws, fma, sg, fma_latency_ns(budget_s=budget_s / 3),
                    rd, wr, cp, pp, bar, fj, threads)
+
+
+def _or_nan(fn, *args, **kwargs) -> float:
+    """``fn(...)``, or NaN when a waiting thread gave up (a starved partner):
+    one unmeasurable figure must not lose the others."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError:
+        return float("nan")
 
 
 _MACHINE: dict = {}

@@ -145,6 +145,10 @@ def test_machine_private_units_scale_and_shared_ones_take_the_best_of_fewer_thre
     assert any("FMA peak on 2 threads" in s for s in m.suspect())
     assert fake_machine().suspect() == []
     assert m.sync(1) == 0.0 and m.sync(2) == pytest.approx(1e-6)
+    # a barrier that could not be measured (partner starved) counts as free, and is said
+    gave_up = dataclasses.replace(m, barrier_ns={1: 0.0, 2: float("nan")})
+    assert gave_up.sync(2) == 0.0
+    assert any("barrier on 2 threads not measured" in s for s in gave_up.suspect())
     assert m.level(1 << 20) == "L2" and m.level(3 << 20) == "L3"
     assert m.level(3 << 20, threads=2) == "L2" and m.level(64 << 20) == "DRAM"
 
