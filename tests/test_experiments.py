@@ -180,3 +180,32 @@ def test_short_training_run_lowers_the_loss():
     r2 = ad.train_adding("gru", seq_len=8, steps=80, hidden=8, batch=16, lr=1e-2,
                          eval_every=40, test_size=128, seed=0)
     assert r2.test_mse == r.test_mse                     # seeded: the same run
+
+
+# ------------------------------------------------------------------ bench_claims (smoke grid)
+
+def test_bench_claims_runs_on_the_smoke_grid():
+    """Every bench_claims track on the smoke grid, as asv drives it; values are sane."""
+    from helpers import bench_classes, bench_methods, benchmark_modules, drive
+
+    with benchmark_modules(["bench_claims"]) as mods:
+        mod = mods["bench_claims"]
+        classes = {c.__name__: c for c in bench_classes(mod)}
+        assert set(classes) == {"GradientFlow", "GradientFlowCurve", "Adding", "CellCost"}
+        out = {}
+        for name, cls in classes.items():
+            for m in bench_methods(cls):
+                assert getattr(getattr(cls, m), "unit", None), f"{name}.{m} has no unit"
+            results, skipped = drive(cls, ())
+            assert not skipped
+            out[name] = results
+        hz = {p[0]: v for p, m, v in out["GradientFlow"]}
+        assert set(hz) == set(mod.FLOW_VARIANTS)
+        assert all(1 <= v <= mod.FLOW_T + 1 for v in hz.values())
+        assert all(0 < v < 10 for _, _, v in out["GradientFlowCurve"])
+        assert len(out["Adding"]) == len(mod.ADD_CELLS) * len(mod.ADD_T) * len(mod.ADD_EVAL)
+        assert all(np.isfinite(v) and v > 0 for _, _, v in out["Adding"])
+        cost = {(p[0], m): v for p, m, v in out["CellCost"]}
+        assert all(v > 0 for v in cost.values())
+        # the tape of a gated cell is larger than the RNN's (the RNN keeps h only)
+        assert cost[("lstm", "track_tape_bytes_per_step")] > cost[("rnn", "track_tape_bytes_per_step")]
