@@ -12,9 +12,10 @@ latency)``; how the steps add up is what separates the cells:
 * minGRU/minLSTM: the recurrence is linear, ``h_t = a_t h_{t-1} + b_t``, so
   a chunked scan on P threads does T/P steps each, a carry pass over the P
   chunk ends and a barrier: bound = max(FLOPs / peak_P, bytes / bandwidth_P,
-  chain) + barriers. The bytes are **x streamed in and the outputs out**
-  (the projections are 2H or 3H FLOPs per input float, the scan a few per
-  output float: at small H the stream binds).
+  chain) + barriers. The bytes are **x streamed in and the outputs out**;
+  the input projection costs 2·G·H FLOPs per input float (1024 for minGRU
+  at H = 256), so at H = 256 its compute binds, and the stream only at
+  small H (or for the scan proper, once the projections are made).
 * attention (causal, one head): the T(T+1)/2 scores and the weighted sum of
   V are ``2 H T (T+1)`` FLOPs: **compute** binds once T is large; K and V
   are read once per block of :data:`ATTENTION_QUERY_BLOCK` queries.
