@@ -159,3 +159,18 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
     img = imread(shot)
     assert img.shape[0] >= 1000 and img.shape[1] >= 1000
     assert np.std(img[..., :3]) > 0.01      # not a blank page
+
+
+def test_gpu_numbers_come_from_the_committed_record(tmp_path):
+    from lstm_numba.report.gpu_record import frame, newest_record, read_record
+
+    recs = DATA / "gpu_records"
+    page = build_report(FIXTURE, tmp_path, sections=ev.SECTIONS, records_dir=recs)
+    keys = {k.what: k.value for k in page.section("evidence").result.key_numbers}
+    rec = read_record(newest_record(recs))
+    df, _ = frame(rec.timings, rec.env)
+    one = df[(df["backend"] == "torch-cuda") & (df["cell"] == "lstm") & (df["B"] == 1)
+             & (df["H"] == 256)]["us_per_step"].min()
+    assert keys["[4] GPU (cuDNN) LSTM H=256, B=1: µs per step"] == f"{one:.3g}"
+    assert not any("no GPU" in i.text for i in page.issues if i.kind == "missing"
+                   and "claim 4" in i.text)

@@ -259,8 +259,8 @@ def _inference_times(ctx):
     return _per_cell(ctx.rows(INFER)), INFER, "numba, CellCost sizes"
 
 
-def _gpu_times(ctx):
-    """Per cell, cuDNN (torch-cuda) µs per step at the largest B*H in the GPU record."""
+def _gpu_frame(ctx):
+    """The newest committed gpu_check record's cuDNN (torch-cuda) rows and its name."""
     try:
         from .gpu_record import frame, newest_record, read_record
 
@@ -268,19 +268,28 @@ def _gpu_times(ctx):
         if path is None:
             return None, None
         rec = read_record(path)
-        df = frame(rec.timings, rec.env)
-    except Exception:  # noqa: BLE001 -- an unreadable record only drops the GPU row
+        df, _ = frame(rec.timings, rec.env)
+    except Exception:  # noqa: BLE001 -- an unreadable record only drops the GPU numbers
         return None, None
     if df is None or df.empty or "backend" not in df.columns:
         return None, None
     d = df[df["backend"] == "torch-cuda"]
-    if d.empty:
+    return (d, path.name) if len(d) else (None, None)
+
+
+def _gpu_times(ctx):
+    """Per cell, cuDNN (torch-cuda) µs per step at the largest B, H in the GPU record."""
+    d, name = _gpu_frame(ctx)
+    if d is None:
         return None, None
-    d = d[(d["B"] == d["B"].max())]
-    d = d[d["H"] == d["H"].max()]
+    # The (B, H) measured for the most cells, then the largest.
+    sizes = d.groupby(["B", "H"])["cell"].nunique().reset_index()
+    sizes = sizes.assign(work=sizes["B"] * sizes["H"]).sort_values(["cell", "work"])
+    b, h = int(sizes["B"].iloc[-1]), int(sizes["H"].iloc[-1])
+    d = d[(d["B"] == b) & (d["H"] == h)]
     out = {c: float(d[d["cell"] == c]["us_per_step"].min()) if (d["cell"] == c).any() else None
            for c in CELLS}
-    return out, f"torch-cuda (cuDNN), B={int(d['B'].iloc[0])}, H={int(d['H'].iloc[0])}, {path.name}"
+    return out, f"torch-cuda (cuDNN), B={b}, H={h}, {name}"
 
 
 def claim_cost(ctx, n: int) -> _Claim:
@@ -379,6 +388,18 @@ def _speedup(d, backend, batch):
 
 def claim_parallel(ctx) -> _Claim:
     cl = _Claim(4)
+    g, name = _gpu_frame(ctx)
+    if g is not None:
+        g = g[g["cell"] == "lstm"]
+        for h in sorted(set(g["H"])):
+            gh = g[g["H"] == h]
+            if 1 in set(gh["B"]) and gh["B"].max() > 1:
+                bm = int(gh["B"].max())
+                one = float(gh[gh["B"] == 1]["us_per_step"].min())
+                many = float(gh[gh["B"] == bm]["us_per_step"].min())
+                cl.key(f"GPU (cuDNN) LSTM H={h}: samples per µs, B={bm} ÷ B=1",
+                       _x(_ratio(bm / many, 1 / one)), name)
+                cl.key(f"GPU (cuDNN) LSTM H={h}, B=1: µs per step", f"{one:.3g}", name)
     th = ctx.rows(THREADS)
     if th.empty:
         cl.missing("no thread sweep", RUN + "bench_threads")
