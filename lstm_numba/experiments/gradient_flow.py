@@ -233,8 +233,6 @@ def plot(results, path, title: str | None = None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..backends import REGISTRY  # noqa: F401  (colours are per backend; cells get a cycle)
-
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colours = {"rnn": "tab:red", "lstm": "tab:blue", "lstm+fb1": "tab:cyan", "gru": "tab:green"}
     for r in results:
