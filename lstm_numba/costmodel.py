@@ -478,11 +478,12 @@ def format_machine(m: Machine) -> str:
                                                    for k, v in m.working_set.items())
              + " (L2 per thread)"]
     for p in m.threads:
-        lines.append(f"{p} thread{'s' if p > 1 else ''}: FMA peak {m.fma_gflops[p]:.1f} GFLOP/s, "
+        each = f" ({m.fma_gflops[p] / p:.1f} per thread)" if p > 1 else ""
+        lines.append(f"{p} thread{'s' if p > 1 else ''}: FMA peak {m.fma_gflops[p]:.1f} GFLOP/s{each}, "
                      f"sgemm {m.sgemm_gflops[p]:.1f} GFLOP/s "
                      f"({m.sgemm_gflops[p] / m.fma_gflops[p]:.0%} of peak)")
         for kind, table in (("read", m.read_gbs), ("write", m.write_gbs), ("copy", m.copy_gbs)):
-            lines.append(f"    {kind:5} GB/s " + "  ".join(
+            lines.append(f"    {kind:5} GB/s, all threads " + "  ".join(
                 f"{lv} {table[f'{lv}/{p}']:7.1f}" for lv in LEVELS))
         sync = f"    fork+join of a prange region {m.forkjoin_ns[p] / 1e3:.1f} us"
         if p == 1:
