@@ -44,7 +44,8 @@ TARGET = {"lstm": 1.0, "gru": 0.67, "rnn": 0.67}   # issue 4: max time ratio
 EFFICIENCY_TARGET = 0.90                             # B >= 16 and H >= 256
 
 
-def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=4, max_rep=31, settle_s=0.0):
+def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=4, max_rep=31, settle_s=0.0,
+              forward=None):
     """Interleaved :class:`~lstm_numba.measure.Measurement` (min) per backend, one grid cell.
 
     Two warm-up rounds (JIT compile, torch's first call; the second sizes the
@@ -56,11 +57,16 @@ def race_cell(cell, hidden, batch, seq_len, budget_s=1.5, min_rep=4, max_rep=31,
     pools each spin-wait a few milliseconds after a parallel region; without
     a pause, the pool of the backend that ran last steals cores from the next
     one (both sides lose, whichever runs second loses most).
+
+    ``forward``: a backend name; also time the public ``ln.forward`` with it
+    (its per-call set-up included), as the extra contender ``"forward"``.
     """
     x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
     runners = {n: get(n).runner(cell, w) for n in CONTENDERS}
-    return measure_interleaved({n: (lambda run=run: run(x, h0, c0)) for n, run in runners.items()},
-                               stat="min", warmup=2, min_calls=min_rep, max_calls=max_rep,
+    fns = {n: (lambda run=run: run(x, h0, c0)) for n, run in runners.items()}
+    if forward:
+        fns["forward"] = lambda: ln.forward(cell, x, w, h0, c0, backend=forward)
+    return measure_interleaved(fns, stat="min", warmup=2, min_calls=min_rep, max_calls=max_rep,
                                budget_s=budget_s, settle_s=settle_s)
 
 
@@ -160,8 +166,10 @@ def run_breakdown(args) -> int:
 
 def race_row(cell, hid, b, t, gemm, args, nt) -> str:
     """One table row: time each contender on (cell, H, B, T), compare with the targets."""
+    fwd = getattr(args, "forward", False)
     res = race_cell(cell, hid, b, t, budget_s=args.budget,
-                    settle_s=args.settle if nt > 1 else 0.0)
+                    settle_s=args.settle if nt > 1 else 0.0,
+                    forward=("numba" if nt == 1 else "numba-parallel") if fwd else None)
     best = {n: m.value for n, m in res.items()}
     fl = ln.flops(cell, t, b, hid, hid)
     nb = min(best[n] for n in NUMBA)
@@ -174,6 +182,9 @@ def race_row(cell, hid, b, t, gemm, args, nt) -> str:
         ok = ok and eff >= EFFICIENCY_TARGET
         note += f", >= {EFFICIENCY_TARGET:.0%} sgemm"
     ms = " | ".join(f"{best[n] * 1e3:.2f}" for n in CONTENDERS)
+    if fwd:             # ln.forward's time and ratio; the target holds for it too
+        ms += f" | {best['forward'] * 1e3:.2f} | {best['forward'] / peer:.2f}"
+        ok = ok and best["forward"] / peer <= TARGET[cell]
     return (f"| {cell} | {hid} | {b} | {t} | {ms} | {ratio:.2f} | {fl / nb / 1e9:.0f} | "
             f"{fl / peer / 1e9:.0f} | {eff:.0%} | {note} | {'yes' if ok else 'NO'} | "
             f"{min(m.n for m in res.values())} |")
@@ -187,9 +198,10 @@ def run_race(args) -> int:
         ln.set_num_threads(nt)
         gemm = sgemm_gflops()
         print(f"\n## {nt} thread(s): same-process sgemm 1024^3 = {gemm:.0f} GFLOP/s\n")
-        print("| cell | H | B | T | " + " | ".join(f"{n} ms" for n in CONTENDERS)
+        fwd = " | ln.forward ms | forward ratio" if getattr(args, "forward", False) else ""
+        print("| cell | H | B | T | " + " | ".join(f"{n} ms" for n in CONTENDERS) + fwd
               + f" | ratio | numba GF/s | {PEERS[0]} GF/s | numba/sgemm | target | met | calls |")
-        print("|---" * (11 + len(CONTENDERS)) + "|")
+        print("|---" * (11 + len(CONTENDERS) + (2 if fwd else 0)) + "|")
         for cell, hid, b, t in grid(args):
             print(race_row(cell, hid, b, t, gemm, args, nt), flush=True)
     return 0
@@ -215,6 +227,9 @@ def parser() -> argparse.ArgumentParser:
     ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     ap.add_argument("--breakdown", action="store_true",
                     help="instead of the race: where the numba kernel's time goes per step")
+    ap.add_argument("--forward", action="store_true",
+                    help="also time the public ln.forward (numba at 1 thread, numba-parallel "
+                         "above), set-up per call included; the target then holds for it too")
     ap.add_argument("--quick", action="store_true",
                     help="a small subset: H=256, B in {1, 64}, T=128")
     return ap
