@@ -13,7 +13,12 @@ row (batch 1) a 1 x 4*NC tile over four panels gives 16 independent FMA
 chains. The tile lives in a stack array (:func:`_stack`) that LLVM promotes to
 registers once the constant-length loops are unrolled.
 
-Three compiler settings make that happen, each checked in the assembly:
+Four compiler settings make that happen, each checked in the assembly:
+
+* The full vector width: :func:`full_width` puts the LLVM function attribute
+  ``"prefer-vector-width"="512"`` on each kernel (on AVX-512 CPUs), because
+  LLVM's tuning for Intel's AVX-512 cores prefers 256 bits and would build
+  the tile from ymm halves there (AMD Zen 4/5 already get 512).
 
 * LLVM's SLP vectorizer, which Numba turns off by default (numba#8705); it is
   read from ``numba.core.config`` each time a module is optimised, so
@@ -22,6 +27,9 @@ Three compiler settings make that happen, each checked in the assembly:
 * ``fastmath`` with only {'contract', ...}: 'reassoc' would let LLVM
   vectorize the k-reduction instead and spill the tile.
 * ``error_model='numpy'`` (no division-by-zero branch in the gate pass).
+
+And one for compile time: :func:`unliteral_calls` makes jitted callers
+compile a kernel once per argument types, not once per constant they pass.
 
 Kernels do no bounds checks; callers (cpu.py) size every array.
 Note on Numba's cache: a cached kernel is recompiled only when its own file

@@ -12,6 +12,11 @@ time loop runs in compiled code, writing into buffers allocated once per
 call: no Python and no allocation per step, and no BLAS call at all (so no
 BLAS pool to fight with Numba's).
 
+``ln.forward`` finds the packed weights in a small cache keyed by a
+fingerprint of their contents (:mod:`lstm_numba._packing`; weights changed
+in place are packed again), and ``make setup`` fills Numba's cache with
+every path (:func:`warm_cache`).
+
 ``numba-parallel`` splits the batch: rows of a batch never interact, so each
 thread runs the serial kernel over its own rows for the whole sequence, with
 no synchronisation between steps. Below 8 rows (nothing to split) it splits
