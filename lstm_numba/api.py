@@ -68,6 +68,13 @@ def forward(cell, x, weights, h0=None, c0=None, backend="numba", train=False,
         dtype; the message names the argument and the shapes.
     BackendUnavailable
         The backend cannot run here (no GPU, torch not installed).
+
+    See Also
+    --------
+    Layer : the same call with the backend's set-up done once, for many calls.
+        (The Numba backends already reuse packed weights between ``forward``
+        calls while the weights' contents are unchanged; see
+        :mod:`lstm_numba._packing`.)
     """
     if train and cell in PARALLEL_CELLS:
         from .parallel_cells import reject_training
