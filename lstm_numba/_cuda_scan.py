@@ -29,6 +29,7 @@ import numpy as np
 from .gpu import unavailable  # noqa: F401  (the registry asks it)
 
 _TILE = 16
+_TILE_PAD = 17               # shared tiles one column wider: no bank conflicts
 _THREADS = 128
 _MINGRU = 3                  # cells.spec("mingru").code
 
@@ -63,8 +64,8 @@ def _build(dtype):
     @cuda.jit
     def project(x2, w, g):
         """g (M, N) = x2 (M, K) @ w (N, K).T, one 16 x 16 output tile per block."""
-        sa = cuda.shared.array((_TILE, _TILE + 1), dtype=nbt)
-        sw = cuda.shared.array((_TILE, _TILE + 1), dtype=nbt)
+        sa = cuda.shared.array((_TILE, _TILE_PAD), dtype=nbt)
+        sw = cuda.shared.array((_TILE, _TILE_PAD), dtype=nbt)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         n0 = cuda.blockIdx.x * _TILE
         m = cuda.blockIdx.y * _TILE + ty
@@ -145,37 +146,91 @@ def plan_chunks(t_len: int, channels: int) -> int:
     return min(q, t_len)
 
 
-def scan_cuda(code: int, x, w_ih, b_ih, h0, chunks: int | None = None):
+def _cupy():
+    """CuPy on a real GPU (cuBLAS for the projection), else None."""
+    from .gpu import simulator
+
+    if simulator():
+        return None
+    try:
+        import cupy
+    except Exception:  # ImportError, or a CuPy built for another CUDA
+        return None
+    return cupy
+
+
+class ScanRun:
+    """One shape's device buffers and launches; :meth:`call` runs on device inputs.
+
+    ``x (T,B,I)``, ``w_ih (G*H, I)``, ``b_ih (G*H,)``, ``h0 (B,H)`` are
+    validated host arrays, uploaded once. ``projection``: "cublas" (CuPy,
+    real GPU only) or "kernel" (the tiled kernel here); None picks cuBLAS
+    when CuPy is usable. :meth:`call` is asynchronous; :meth:`sync` waits;
+    :meth:`result` copies ``(outputs, h)`` back.
+    """
+
+    def __init__(self, code, x, w_ih, b_ih, h0, chunks=None, projection=None):
+        t_len, batch, n_in = x.shape
+        hid = h0.shape[1]
+        self.code, self.t_len, self.batch, self.hid = code, t_len, batch, hid
+        self.kernels = _build(x.dtype)
+        channels = batch * hid
+        chunks = plan_chunks(t_len, channels) if chunks is None else max(1, min(chunks, t_len))
+        self.chunk = -(-t_len // chunks)
+        self.chunks = -(-t_len // self.chunk)                # no empty chunk
+        cp = _cupy()
+        if projection is None:
+            projection = "cublas" if cp is not None else "kernel"
+        if projection == "cublas" and cp is None:
+            raise ValueError("projection='cublas' needs CuPy on a real GPU")
+        self.cp = cp if projection == "cublas" else None
+        dt = x.dtype
+        self.d_x = cuda.to_device(np.ascontiguousarray(x.reshape(t_len * batch, n_in)))
+        self.d_w, self.d_b = cuda.to_device(w_ih), cuda.to_device(b_ih)
+        self.d_h0 = cuda.to_device(h0)
+        self.d_g = cuda.device_array((t_len * batch, w_ih.shape[0]), dtype=dt)
+        self.d_out = cuda.device_array((t_len * batch, hid), dtype=dt)
+        self.d_ends = cuda.device_array((self.chunks, channels), dtype=dt)
+        self.d_prods = cuda.device_array((self.chunks, channels), dtype=dt)
+        self.d_starts = cuda.device_array((self.chunks, channels), dtype=dt)
+        self.cblocks = -(-channels // _THREADS)
+
+    def call(self):
+        project, local_scan, carry, fix = self.kernels
+        rows, gh = self.d_g.shape
+        if self.cp is not None:         # cuBLAS; the bias is added in coef
+            cp = self.cp
+            cp.matmul(cp.asarray(self.d_x), cp.asarray(self.d_w).T, out=cp.asarray(self.d_g))
+        else:
+            project[(-(-gh // _TILE), -(-rows // _TILE)), (_TILE, _TILE)](
+                self.d_x, self.d_w, self.d_g)
+        local_scan[(self.cblocks, self.chunks), _THREADS](
+            self.code, self.d_g, self.d_b, self.d_h0, self.chunk, self.d_out, self.d_ends,
+            self.d_prods)
+        if self.chunks > 1:
+            carry[self.cblocks, _THREADS](self.d_ends, self.d_prods, self.d_starts)
+            fix[(self.cblocks, self.chunks - 1), _THREADS](
+                self.code, self.d_g, self.d_b, self.d_starts, self.chunk, self.batch, self.d_out)
+
+    def sync(self):
+        cuda.synchronize()
+
+    def result(self):
+        self.sync()
+        out = self.d_out.copy_to_host().reshape(self.t_len, self.batch, self.hid)
+        return out, out[-1].copy()
+
+
+def scan_cuda(code: int, x, w_ih, b_ih, h0, chunks: int | None = None, projection=None):
     """minGRU/minLSTM on the GPU: validated host arrays in, ``(outputs, h)`` out.
 
     ``x (T,B,I)``, ``w_ih (G*H, I)``, ``b_ih (G*H,)``, ``h0 (B,H)``; ``chunks``
-    of T (default :func:`plan_chunks`).
+    of T (default :func:`plan_chunks`). See :class:`ScanRun`.
     """
-    t_len, batch, n_in = x.shape
-    hid = h0.shape[1]
-    gh = w_ih.shape[0]
-    project, local_scan, carry, fix = _build(x.dtype)
-    channels = batch * hid
-    chunks = plan_chunks(t_len, channels) if chunks is None else max(1, min(chunks, t_len))
-    chunk = -(-t_len // chunks)
-    chunks = -(-t_len // chunk)                     # no empty chunk
-    d_x = cuda.to_device(np.ascontiguousarray(x.reshape(t_len * batch, n_in)))
-    d_w, d_b, d_h0 = cuda.to_device(w_ih), cuda.to_device(b_ih), cuda.to_device(h0)
-    d_g = cuda.device_array((t_len * batch, gh), dtype=x.dtype)
-    d_out = cuda.device_array((t_len * batch, hid), dtype=x.dtype)
-    d_ends = cuda.device_array((chunks, channels), dtype=x.dtype)
-    d_prods = cuda.device_array((chunks, channels), dtype=x.dtype)
-    d_starts = cuda.device_array((chunks, channels), dtype=x.dtype)
-    # The projection has its bias added in coef (a zero bias here).
-    project[(-(-gh // _TILE), -(-t_len * batch // _TILE)), (_TILE, _TILE)](d_x, d_w, d_g)
-    cblocks = -(-channels // _THREADS)
-    local_scan[(cblocks, chunks), _THREADS](code, d_g, d_b, d_h0, chunk, d_out, d_ends, d_prods)
-    if chunks > 1:
-        carry[cblocks, _THREADS](d_ends, d_prods, d_starts)
-        fix[(cblocks, chunks - 1), _THREADS](code, d_g, d_b, d_starts, chunk, batch, d_out)
-    cuda.synchronize()
-    out = d_out.copy_to_host().reshape(t_len, batch, hid)
-    return out, out[-1].copy()
+    _build(x.dtype)
+    run = ScanRun(code, x, w_ih, b_ih, h0, chunks, projection)
+    run.call()
+    return run.result()
 
 
 def forward_cuda(p):
