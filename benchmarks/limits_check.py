@@ -15,6 +15,9 @@ call; the statistic is named in the header), float32, H = I = 256:
    (``is_causal=True``), B=1, T in 256..4096, at 1 and 2 threads (target
    <= 1.0x torch's time at the same thread count).
 
+``--gpu`` (a real GPU): the ``cuda`` scan against the oracle and against
+cuDNN's LSTM, B=1 T=16,384 and B=16 T=4096 (target >= 50x faster at B=1).
+
 Each row also gives the max abs error against the float64 oracle. The
 machine is shared: only the ratios mean anything; absolute times are
 printed for scale. Name the CPU (``ln.describe_cpu()``) with any record.
@@ -68,10 +71,54 @@ def _table(title, rows, budget):
         sys.stdout.flush()
 
 
+def gpu_check():
+    """On a real GPU: the cuda scan vs the float64 oracle, and its time vs cuDNN's LSTM.
+
+    Times are medians of device-resident calls (inputs uploaded once,
+    ``measure(run.call, sync=run.sync)``), TF32 off, H = I = 256.
+    """
+    import torch
+
+    from lstm_numba._cuda_scan import ScanRun
+    from lstm_numba.cells import spec
+    from lstm_numba.measure import measure
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    print("device:", torch.cuda.get_device_name(0), "torch", torch.__version__)
+    for cell in ("mingru", "minlstm"):
+        pr = make_problem(cell, 16_384, 1, H)
+        ref = _oracle(cell, pr)
+        for proj in ("cublas", "kernel"):
+            run = ScanRun(spec(cell).code, pr.x, pr.w.w_ih, pr.w.b_ih, pr.h0, projection=proj)
+            run.call()
+            print(f"{cell} T=16384 B=1 {proj}: max err {max_abs_err(run.result()[:1], ref[:1]):.1e}")
+    for t, b in ((16_384, 1), (4096, 16), (1024, 1)):
+        rows = {}
+        for cell in ("mingru", "minlstm"):
+            pr = make_problem(cell, t, b, H)
+            for proj in ("cublas", "kernel"):
+                run = ScanRun(spec(cell).code, pr.x, pr.w.w_ih, pr.w.b_ih, pr.h0, projection=proj)
+                rows[f"{cell} scan ({proj} projection)"] = measure(
+                    run.call, sync=run.sync, warmup=2, min_calls=5, max_calls=50, budget_s=2).median
+        lstm = torch.nn.LSTM(H, H).cuda().eval()
+        x = torch.randn(t, b, H, device="cuda")
+        with torch.inference_mode():
+            rows["cuDNN LSTM"] = measure(lambda: lstm(x), sync=torch.cuda.synchronize, warmup=2,
+                                         min_calls=3, max_calls=10, budget_s=5).median
+        for k, v in rows.items():
+            print(f"T={t} B={b} {k:<32}{v * 1e3:9.3f} ms {rows['cuDNN LSTM'] / v:8.1f}x "
+                  "faster than cuDNN LSTM (median)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter budget")
+    ap.add_argument("--gpu", action="store_true",
+                    help="only the GPU check (a real GPU): cuda scan vs cuDNN LSTM")
     args = ap.parse_args(argv)
+    if args.gpu:
+        return gpu_check()
     budget = 1.5 if args.quick else 4.0
     ln.set_num_threads(min(2, ln.threads.max_threads()))
     try:
