@@ -232,6 +232,9 @@ def parser() -> argparse.ArgumentParser:
                          "above), set-up per call included; the target then holds for it too")
     ap.add_argument("--quick", action="store_true",
                     help="a small subset: H=256, B in {1, 64}, T=128")
+    ap.add_argument("--train", action="store_true",
+                    help="the training race instead (benchmarks/race_train.py: forward + "
+                         "backward vs torch autograd; the other options go to it)")
     return ap
 
 
@@ -241,6 +244,11 @@ def mode(args):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--train" in argv:           # the training race has options of its own
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from race_train import main as train_main
+        return train_main([a for a in argv if a != "--train"])
     args = parser().parse_args(argv)
     if args.quick:
         args.hidden, args.batch, args.seq = [256], [1, 64], [128]
