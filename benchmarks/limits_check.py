@@ -92,7 +92,8 @@ def gpu_check():
         for proj in ("cublas", "kernel"):
             run = ScanRun(spec(cell).code, pr.x, pr.w.w_ih, pr.w.b_ih, pr.h0, projection=proj)
             run.call()
-            print(f"{cell} T=16384 B=1 {proj}: max err {max_abs_err(run.result()[:1], ref[:1]):.1e}")
+            err = max_abs_err(run.result()[:1], ref[:1])
+            print(f"{cell} T=16384 B=1 {proj}: max err {err:.1e}")
     for t, b in ((16_384, 1), (4096, 16), (1024, 1)):
         rows = {}
         for cell in ("mingru", "minlstm"):
