@@ -104,3 +104,12 @@ def test_layer_validates_every_call():
     rnn = ln.Layer("rnn", ln.init_weights("rnn", 5, 7, seed=0))
     with pytest.raises(ValueError, match="c0"):
         rnn(x, None, np.zeros((2, 7), np.float32))
+
+
+@pytest.mark.parametrize("cell", ln.PARALLEL_CELLS)
+def test_layer_runs_the_parallel_cells_too(cell):
+    w = ln.init_weights(cell, 5, 7, seed=0)
+    x = np.random.default_rng(1).standard_normal((4, 3, 5)).astype(np.float32)
+    layer = ln.Layer(cell, w)
+    np.testing.assert_array_equal(layer(x).outputs, ln.forward(cell, x, w).outputs)
+    assert layer.hidden_size == 7 and layer.input_size == 5
