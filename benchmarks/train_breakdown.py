@@ -205,8 +205,8 @@ def main(argv=None):
     if a.checkpoint_table:
         name = "numba" if a.threads == 1 else "numba-parallel"
         print(f"\nCheckpoint 'sqrt' vs every step ({name}; min of interleaved calls)")
-        print(f"{'cell':5} {'H':>4} {'B':>3} {'T':>5} {'k':>4} {'time ratio':>10} {'tape ratio':>10}"
-              f" {'full ms':>9}")
+        print(f"{'cell':5} {'H':>4} {'B':>3} {'T':>5} {'k':>4} {'time ratio':>10} "
+              f"{'tape ratio':>10} {'full ms':>9}")
         for cell in cells:
             for h, b, t in sizes:
                 k, tr, br, res = checkpoint_cost(cell, h, b, t, name)

@@ -9,9 +9,10 @@ Three kinds of kernel:
 * the recurrence of the backward (:func:`bwd_range`): per step a fused
   elementwise pass per batch row and one product ``dh_prev = dG_t @ W_hh``;
 * the batched products after each block of steps (:func:`batched`):
-  ``dW += dG^T [X | H_prev]`` by a register-tiled outer-product kernel
-  (:func:`gemm_acc` on dG transposed and X / H_prev packed per block,
-  compiled with SLP on like :mod:`lstm_numba._gemm`), bias sums, and ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
+  ``dW += dG^T [X | H_prev]`` by gemm_rows' register tile accumulating
+  (:func:`gemm_acc`, on dG transposed and X / H_prev packed per block,
+  compiled with SLP on like :mod:`lstm_numba._gemm`), bias sums, and
+  ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
 
 Gate rows hold G*H values padded to a whole number of panels (the
 micro-kernel writes whole panels); the padding of every dG row is zero.
@@ -304,9 +305,10 @@ def fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, 
               pc, b0, b1, hp):
     """Forward of batch rows [b0, b1) over all steps of ``x2``, keeping the tape.
 
-    cell 0 rnn (nothing stored: the outputs are its tape), 1 lstm, 2 gru. x2 (T*B, I), out2 (T*B, H). Gate rows of step t go
-    to G (and HN, GRU) at row (t % tg)*B + b, tg = G rows / B: tg = T keeps
-    every step, tg = pc (steps per projection chunk) only the current chunk.
+    cell 0 rnn (nothing stored: the outputs are its tape), 1 lstm, 2 gru.
+    x2 (T*B, I), out2 (T*B, H). Gate rows of step t go to G (and HN, GRU)
+    at row (t % tg)*B + b, tg = G rows / B: tg = T keeps every step, tg = pc
+    (steps per projection chunk) only the current chunk.
     LSTM c_t goes to CS row ((t+1) % tcs)*B + b, tcs = T+1 (every step; row
     b holds c0) or 2 (the last two); when kck > 0, c_t is also copied to
     CK row ((t+1)/kck - 1)*B + b at the end of every kck-step segment.
