@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 
+#: The module that dispatches the parallel-in-time cells (minGRU, minLSTM,
+#: attention) to each backend's kernels (its SUPPORT table).
+PARALLEL_DISPATCH = ".parallel_cells"
+
+
 class BackendUnavailable(RuntimeError):
     """The backend exists but cannot run here; the message says why."""
 
@@ -72,8 +77,11 @@ class Backend:
         from .validation import check_weights, prepare
 
         if not spec(cell).recurrent_weights:     # minGRU, minLSTM, attention
-            from .parallel_cells import runner
-            return runner(self.name, cell, weights)
+            # Their kernels are registered per backend in parallel_cells.SUPPORT;
+            # like every backend module, it is imported by name on first use
+            # (it imports this registry, so a static import would be a cycle).
+            dispatch = importlib.import_module(PARALLEL_DISPATCH, __package__)
+            return dispatch.runner(self.name, cell, weights)
         fn = self.load()
         weights = check_weights(cell, weights)
         make = getattr(self._module(), "make_runner", None)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .backends import BackendUnavailable, get as get_backend
 from .cells import PARALLEL_CELLS, input_only_weights, spec
-from .validation import Prepared, _array, _contiguous, _expect_shape
+from .validation import Prepared, check_input_only_weights, prepare_parallel
 
 _MIN = ("mingru", "minlstm")
 
@@ -77,69 +77,11 @@ def reject_training(cell: str) -> None:
 
 
 # ------------------------------------------------------------------ checks
-
-def check_weights(cell: str, weights):
-    """Check ``Weights(w_ih (G*H, I), None, b_ih (G*H,), None)`` of a parallel cell."""
-    s = spec(cell)
-    g = s.n_gates
-    if not isinstance(weights, tuple) or len(weights) != 4:
-        raise TypeError("weights must be lstm_numba.Weights(w_ih, None, b_ih, None); "
-                        f"got {type(weights).__name__}")
-    w_ih, w_hh, b_ih, b_hh = weights
-    for name, a in (("w_hh", w_hh), ("b_hh", b_hh)):
-        if a is not None:
-            raise ValueError(f"weights.{name} must be None for a {cell} (it has no "
-                             f"recurrent weights); got {type(a).__name__} of shape "
-                             f"{getattr(a, 'shape', '?')}")
-    _array("weights.w_ih", w_ih, 2, f"({g}*H, I)")
-    rows, n_in = w_ih.shape
-    if rows < g or rows % g or n_in < 1:
-        raise ValueError(f"weights.w_ih has shape {w_ih.shape}; expected ({g}*H, I) "
-                         f"with H, I >= 1 for a {cell} (gates {s.gates})")
-    _array("weights.b_ih", b_ih, 1, f"({g}*H,)")
-    _expect_shape("weights.b_ih", b_ih, (rows,), f"({g}*H,)")
-    if b_ih.dtype != w_ih.dtype:
-        raise TypeError(f"weights.b_ih has dtype {b_ih.dtype} but weights.w_ih has "
-                        f"{w_ih.dtype}: all weights must share one dtype")
-    return input_only_weights(g, _contiguous(w_ih), None, _contiguous(b_ih), None)
-
-
-def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
-    """:func:`lstm_numba.validation.prepare` for a parallel cell.
-
-    ``h0`` defaults to zeros for the min cells and must be None for
-    attention; ``c0`` must be None (no cell state). ``Prepared.h0`` is None
-    for attention.
-    """
-    s = spec(cell)
-    w = check_weights(cell, weights)
-    x = _array("x", x, 3, "(T, B, I)")
-    t, b, i = x.shape
-    if t == 0 or b == 0:
-        raise ValueError(f"x has shape {x.shape}: sequence length T and batch B "
-                         "must be >= 1 (an empty sequence or batch has no output)")
-    h = w.hidden_size
-    if i != w.input_size:
-        raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
-                         f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
-    if x.dtype != w.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
-                        "convert one (e.g. weights.astype(x.dtype))")
-    if c0 is not None:
-        raise ValueError(f"c0 was given, but a {cell} has no cell state (only the lstm does)")
-    if cell == "attention":
-        if h0 is not None:
-            raise ValueError("h0 was given, but attention has no initial state: "
-                             "h0 must be None for cell 'attention'")
-        return Prepared(s, _contiguous(x), w, None, None)
-    if h0 is None:
-        h0 = np.zeros((b, h), dtype=x.dtype)
-    else:
-        h0 = _array("h0", h0, 2, "(B, H)")
-        _expect_shape("h0", h0, (b, h), "(B, H)")
-        if h0.dtype != x.dtype:
-            raise TypeError(f"h0 has dtype {h0.dtype} but x is {x.dtype}")
-    return Prepared(s, _contiguous(x), w, _contiguous(h0), None)
+# The argument checks of these cells live in validation.py (with every other
+# check), so that validation never imports this module, which imports the
+# backend registry: lower layers do not reach upper ones (tests/test_layers.py).
+check_weights = check_input_only_weights
+prepare = prepare_parallel
 
 
 def forward(cell, x, weights, h0=None, c0=None, backend="numba"):
