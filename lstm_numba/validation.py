@@ -85,6 +85,34 @@ def check_weights(cell: str, weights) -> Weights:
     return Weights(*(_contiguous(a) for a in weights))
 
 
+def _check_x(x, w: Weights) -> np.ndarray:
+    """``x (T, B, I)`` checked against the weights' I and dtype; C-contiguous."""
+    x = _array("x", x, 3, "(T, B, I)")
+    t, b, i = x.shape
+    if t == 0 or b == 0:
+        raise ValueError(f"x has shape {x.shape}: sequence length T and batch B "
+                         "must be >= 1 (an empty sequence or batch has no output)")
+    if i != w.input_size:
+        raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
+                         f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
+    if x.dtype != w.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
+                        "convert one (e.g. weights.astype(x.dtype))")
+    return _contiguous(x)
+
+
+def _state(name: str, a, x: np.ndarray, w: Weights) -> np.ndarray:
+    """An initial state ``(B, H)`` checked against x and the weights; zeros if None."""
+    b, h = x.shape[1], w.hidden_size
+    if a is None:
+        return np.zeros((b, h), dtype=x.dtype)
+    a = _array(name, a, 2, "(B, H)")
+    _expect_shape(name, a, (b, h), "(B, H)")
+    if a.dtype != x.dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but x is {x.dtype}")
+    return _contiguous(a)
+
+
 def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
     """Validate the arguments of :func:`lstm_numba.forward` and normalise them.
 
@@ -95,32 +123,10 @@ def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
     if not s.recurrent_weights:     # minGRU, minLSTM, attention: own rules for h0, c0
         return prepare_parallel(cell, x, weights, h0, c0)
     w = check_weights(cell, weights)
-    x = _array("x", x, 3, "(T, B, I)")
-    t, b, i = x.shape
-    if t == 0 or b == 0:
-        raise ValueError(f"x has shape {x.shape}: sequence length T and batch B "
-                         "must be >= 1 (an empty sequence or batch has no output)")
-    h = w.hidden_size
-    if i != w.input_size:
-        raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
-                         f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
-    if x.dtype != w.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
-                        "convert one (e.g. weights.astype(x.dtype))")
-    x = _contiguous(x)
-
-    def state(name, a):
-        if a is None:
-            return np.zeros((b, h), dtype=x.dtype)
-        a = _array(name, a, 2, "(B, H)")
-        _expect_shape(name, a, (b, h), "(B, H)")
-        if a.dtype != x.dtype:
-            raise TypeError(f"{name} has dtype {a.dtype} but x is {x.dtype}")
-        return _contiguous(a)
-
-    h0 = state("h0", h0)
+    x = _check_x(x, w)
+    h0 = _state("h0", h0, x, w)
     if s.has_cell_state:
-        c0 = state("c0", c0)
+        c0 = _state("c0", c0, x, w)
     elif c0 is not None:
         raise ValueError(f"c0 was given, but a {cell} has no cell state (only the lstm does)")
     return Prepared(s, x, w, h0, c0)
@@ -164,30 +170,12 @@ def prepare_parallel(cell: str, x, weights, h0=None, c0=None) -> Prepared:
     """
     s = spec(cell)
     w = check_input_only_weights(cell, weights)
-    x = _array("x", x, 3, "(T, B, I)")
-    t, b, i = x.shape
-    if t == 0 or b == 0:
-        raise ValueError(f"x has shape {x.shape}: sequence length T and batch B "
-                         "must be >= 1 (an empty sequence or batch has no output)")
-    h = w.hidden_size
-    if i != w.input_size:
-        raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
-                         f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
-    if x.dtype != w.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
-                        "convert one (e.g. weights.astype(x.dtype))")
+    x = _check_x(x, w)
     if c0 is not None:
         raise ValueError(f"c0 was given, but a {cell} has no cell state (only the lstm does)")
     if cell == "attention":
         if h0 is not None:
             raise ValueError("h0 was given, but attention has no initial state: "
                              "h0 must be None for cell 'attention'")
-        return Prepared(s, _contiguous(x), w, None, None)
-    if h0 is None:
-        h0 = np.zeros((b, h), dtype=x.dtype)
-    else:
-        h0 = _array("h0", h0, 2, "(B, H)")
-        _expect_shape("h0", h0, (b, h), "(B, H)")
-        if h0.dtype != x.dtype:
-            raise TypeError(f"h0 has dtype {h0.dtype} but x is {x.dtype}")
-    return Prepared(s, _contiguous(x), w, _contiguous(h0), None)
+        return Prepared(s, x, w, None, None)
+    return Prepared(s, x, w, _state("h0", h0, x, w), None)
