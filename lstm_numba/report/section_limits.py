@@ -181,7 +181,8 @@ def _time_plot(ctx, res, d, m, stem, title, what):
                                 lambda t: t)
             crossings.append((other, tx, how))
             if tx is not None and how in ("measured", "extrapolated"):
-                top.axvline(tx, color=colours[other], linewidth=0.9, alpha=0.6)
+                top.axvline(tx, color=colours[other], linewidth=0.9, alpha=0.6,
+                            gid="annotation")
                 y = np.interp(math.log(tx), np.log(ta.astype(float)), np.log(sa * 1e3))
                 top.annotate(f"attention overtakes {NAMES[other]}\nT ≈ {tx:,.0f}"
                              + (" (extrapolated)" if how == "extrapolated" else ""),

@@ -109,7 +109,10 @@ def plain_log_labels(fig):
     for ax in fig.axes:
         fixed_x = False
         if ax.get_xscale() == "log":
-            xs = sorted({float(v) for ln in ax.lines for v in np.atleast_1d(ln.get_xdata())
+            # Lines marked gid="annotation" (a crossover's vertical line) are not
+            # measurements: no tick of their own (it would overprint a measured one).
+            xs = sorted({float(v) for ln in ax.lines if ln.get_gid() != "annotation"
+                         for v in np.atleast_1d(ln.get_xdata())
                          if np.isfinite(float(v)) and float(v) > 0})
             if 0 < len(xs) <= 12:
                 ax.xaxis.set_major_locator(FixedLocator(xs))
