@@ -174,3 +174,20 @@ def test_gpu_numbers_come_from_the_committed_record(tmp_path):
     assert keys["[4] GPU (cuDNN) LSTM H=256, B=1: µs per step"] == f"{one:.3g}"
     assert not any("no GPU" in i.text for i in page.issues if i.kind == "missing"
                    and "claim 4" in i.text)
+
+
+def test_claim4_rules(tmp_path):
+    """Threads at B=1: < 1.5x supports the claim; a 2-core split that does reach it
+    refutes it, unless the GPU record shows B=1 using under a tenth of the GPU."""
+    def recs(t1, t2):
+        return [{"benchmark": ev.THREADS, "cell": "lstm", "backend": "numba-parallel",
+                 "batch": b, "hidden": 256, "threads": n, "value": v}
+                for b in (1, 64) for n, v in ((1, t1), (2, t2))]
+
+    assert ev.claim_parallel(_Ctx(recs(1.0, 0.9), tmp_path)).verdict.startswith("supported")
+    cl = ev.claim_parallel(_Ctx(recs(1.0, 0.52), tmp_path))          # no GPU record
+    assert cl.verdict.startswith("refuted here") and "1.92×" in cl.verdict
+    gpu = Path(__file__).parent / "data" / "gpu_records"
+    cl = ev.claim_parallel(_Ctx(recs(1.0, 0.52), gpu))
+    assert cl.verdict.startswith("it depends — on how wide the machine is"), cl.verdict
+    assert "2 CPU threads" in cl.verdict and "B=64" in cl.verdict
