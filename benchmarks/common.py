@@ -6,7 +6,7 @@ never rewritten here. What is asv-specific lives here: the profile, the
 parameter grids' helpers, the per-process problem cache, the skips.
 
 The profile is read in one place: ``LSTM_NUMBA_PROFILE=fast`` (the default,
-the whole suite in about 15 minutes on a 2-core machine), ``full``
+the whole suite in about 20 minutes on a 2-core machine), ``full``
 (DeepBench-sized problems, long sequences) or ``smoke`` (tests only).
 """
 from __future__ import annotations
