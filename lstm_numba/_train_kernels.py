@@ -21,13 +21,12 @@ Kernels do no bounds checks: :mod:`lstm_numba.cpu_train` sizes every array.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
-from numba.np.arrayobj import make_array, populate_array
+from numba import njit, prange
 
 from ._activations import FASTMATH_GATES, sigmoid, tanh
-from ._gemm import FASTMATH_GEMM, JIT, full_width, gemm_rows, gemm_rows2
+# _nc (panel width as a compile-time constant) and _stack (a register tile on the
+# stack) are _gemm's own helpers: one definition for every micro-kernel.
+from ._gemm import FASTMATH_GEMM, JIT, _nc, _stack, full_width, gemm_rows, gemm_rows2
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -35,41 +34,6 @@ _KERNEL_PAR = dict(_KERNEL, parallel=True)
 #: Batch rows (per thread) from which the LSTM forward fuses both products
 #: of a step (as lstm_numba.cpu.FUSE_MIN_ROWS, so the outputs match).
 FUSE_MIN_ROWS = 8
-
-
-# ------------------------------------------ local copies of _gemm's helpers
-# (private there; copied so that the tuning of _gemm.py cannot break them)
-
-def _nc(a):  # pragma: no cover - replaced by the overload in @njit code
-    return 64 if a.dtype == np.float32 else 32
-
-
-@overload(_nc, inline="always")
-def _ov_nc(a):
-    w = 64 if a.dtype == types.float32 else 32
-    return lambda a: w
-
-
-@intrinsic
-def _stack(typingctx, n, like):
-    """A 1-D C array of literal length ``n`` (dtype of array ``like``) on the stack."""
-    if not isinstance(n, types.IntegerLiteral):
-        return None
-    nval = n.literal_value
-    ety = like.dtype
-    arrty = types.Array(ety, 1, "C")
-
-    def codegen(context, builder, sig, args):
-        lty = context.get_data_type(ety)
-        ptr = cgutils.alloca_once(builder, lty, size=nval)
-        ary = make_array(arrty)(context, builder)
-        intp = context.get_value_type(types.intp)
-        size = context.get_abi_sizeof(lty)
-        populate_array(ary, data=ptr, shape=[intp(nval)], strides=[intp(size)],
-                       itemsize=intp(size), meminfo=None)
-        return ary._getvalue()
-
-    return arrty(n, like), codegen
 
 
 # ------------------------------------------------------------------ packing
