@@ -40,7 +40,8 @@ import lstm_numba as ln  # noqa: E402
 from lstm_numba import cpu_train  # noqa: E402
 from lstm_numba._gemm import compile_gemm, gemm_rows, panel_width  # noqa: E402
 from lstm_numba.machine import describe_cpu  # noqa: E402
-from lstm_numba.measure import make_problem, measure_interleaved, sgemm_gflops  # noqa: E402
+from lstm_numba.cells import spec  # noqa: E402
+from lstm_numba.measure import make_problem, measure, measure_interleaved, sgemm_gflops  # noqa: E402
 from lstm_numba.validation import prepare  # noqa: E402
 from numba import njit  # noqa: E402
 
@@ -79,7 +80,7 @@ def breakdown(cell, hidden, batch, seq_len, name="numba", checkpoint=None, calls
     out = {k: statistics.median(v) for k, v in phases.items()}
     # The dh products alone, on the recurrence's shapes.
     dt = pr.x.dtype
-    g = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    g = spec(cell).n_gates
     nc = panel_width(dt)
     n_pad = -(-g * hidden // nc) * nc
     h_pad = -(-hidden // nc) * nc
@@ -89,13 +90,10 @@ def breakdown(cell, hidden, batch, seq_len, name="numba", checkpoint=None, calls
     zb = np.zeros(h_pad, dt)
     hp = np.zeros((batch, h_pad), dt)
     compile_gemm(dG, 0, 1, whhq, zb, hp, 0, 0, 1, False)
-    _dh_products(dG, batch, whhq, zb, hp, 2)
-    samples = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        _dh_products(dG, batch, whhq, zb, hp, seq_len)
-        samples.append(time.perf_counter() - t0)
-    out["dh product"] = statistics.median(samples)
+    _dh_products(dG, batch, whhq, zb, hp, 2)           # compile, untimed
+    out["dh product"] = measure(lambda: _dh_products(dG, batch, whhq, zb, hp, seq_len),
+                                stat="median", warmup=0, min_calls=calls, max_calls=calls,
+                                budget_s=0.0).value
     return out
 
 
