@@ -101,21 +101,38 @@ def bench_classes(mod):
 
 
 def bench_methods(cls):
+    """The names of the benchmark methods of ``cls`` (asv's prefixes), sorted."""
     return [n for n in dir(cls) if n.startswith(BENCH_PREFIXES) and callable(getattr(cls, n))]
 
 
-def drive(cls, skip_reasons):
+def _setup_cache(inst, caches):
+    """``inst.setup_cache()``, or its result kept in ``caches`` under the function's
+    name (asv runs a ``setup_cache`` shared by several classes once); None without one."""
+    if not hasattr(inst, "setup_cache"):
+        return None
+    if caches is None:
+        return inst.setup_cache()
+    key = inst.setup_cache.__func__.__name__
+    if key not in caches:
+        caches[key] = inst.setup_cache()
+    return caches[key]
+
+
+def drive(cls, skip_reasons, caches=None):
     """Run every benchmark of ``cls`` on every parameter set as asv does
     (``setup_cache`` once, then ``setup(*params)`` and the method).
 
     A NotImplementedError from ``setup`` is asv's skip and is accepted only when
-    its message contains one of ``skip_reasons``. Returns ``(results, skipped)``:
-    ``[(params, method, value)]`` and ``[(params, method, reason)]``.
+    its message contains one of ``skip_reasons``. ``caches``: a dict the caller
+    keeps across classes, so that a ``setup_cache`` function the classes share
+    runs once (keyed by its name; read it there afterwards). Returns
+    ``(results, skipped)``: ``[(params, method, value)]`` and
+    ``[(params, method, reason)]``.
     """
     import itertools
 
     inst = cls()
-    cache = inst.setup_cache() if hasattr(inst, "setup_cache") else None
+    cache = _setup_cache(inst, caches)
     params = getattr(cls, "params", [])
     combos = list(itertools.product(*params)) if params else [()]
     assert len(cls.param_names) == len(params)

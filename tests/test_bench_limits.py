@@ -1,97 +1,44 @@
 """benchmarks/bench_limits.py on the smoke grid: every class driven as asv drives
 it (setup_cache once, then setup and the benchmark per parameter set), and the
 fast profile's process count kept small (each parameter set is a process)."""
-import importlib
-import inspect
-import itertools
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import bench_classes, bench_methods, benchmark_modules, drive
+
 ROOT = Path(__file__).resolve().parents[1]
-PREFIXES = ("time_", "track_")
 SKIP_REASONS = ("unavailable", "runs on one thread", "capped at", "not implemented",
                 "needs 2 threads", "one-thread figure", "torch is not installed")
 
 
-def _import(profile):
-    old = os.environ.get("LSTM_NUMBA_PROFILE")
-    os.environ["LSTM_NUMBA_PROFILE"] = profile
-    for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
-        del sys.modules[name]
-    sys.path.insert(0, str(ROOT))
-    try:
-        return importlib.import_module("benchmarks.bench_limits")
-    finally:
-        sys.path.remove(str(ROOT))
-        for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
-            del sys.modules[name]
-        if old is None:
-            os.environ.pop("LSTM_NUMBA_PROFILE", None)
-        else:
-            os.environ["LSTM_NUMBA_PROFILE"] = old
-
-
 @pytest.fixture(scope="module")
 def smoke():
-    mod = _import("smoke")
-    yield mod
-    import lstm_numba as ln
-    ln.set_num_threads(ln.threads.max_threads())
+    with benchmark_modules(["bench_limits"]) as mods:
+        yield mods["bench_limits"]
 
 
-def _classes(mod):
-    # asv skips names that start with "_" (the shared base class)
-    return [c for n, c in inspect.getmembers(mod, inspect.isclass)
-            if c.__module__ == mod.__name__ and not n.startswith("_")
-            and any(m.startswith(PREFIXES) for m in dir(c))]
-
-
-def _methods(cls):
-    return [n for n in dir(cls) if n.startswith(PREFIXES) and callable(getattr(cls, n))]
-
-
+#: setup_cache results by function name: the track classes share one, run once here.
 _CACHE = {}
 
 
 def _drive(cls):
-    inst = cls()
-    cache = None
-    if hasattr(inst, "setup_cache"):        # shared by the track classes: run it once
-        key = inst.setup_cache.__func__.__name__
-        if key not in _CACHE:
-            _CACHE[key] = inst.setup_cache()
-        cache = _CACHE[key]
-    out, skipped = [], []
-    for combo in itertools.product(*cls.params):
-        for name in _methods(cls):
-            args = ((cache,) if cache is not None else ()) + tuple(combo)
-            if hasattr(inst, "setup"):
-                try:
-                    inst.setup(*args)
-                except NotImplementedError as e:
-                    assert any(r in str(e) for r in SKIP_REASONS), str(e)
-                    skipped.append((combo, name, str(e)))
-                    continue
-            out.append((combo, name, getattr(inst, name)(*args)))
-    return out, skipped
+    return drive(cls, SKIP_REASONS, caches=_CACHE)
 
 
 def test_smoke_grid_is_tiny_and_classes_are_parameterized(smoke):
     assert max(smoke.SEQ_LENS) <= 32 and smoke.HIDDEN <= 16
-    names = {c.__name__ for c in _classes(smoke)}
+    names = {c.__name__ for c in bench_classes(smoke)}
     assert names == {"Limits", "LimitsThreads", "LimitsBatch", "Bounds", "BoundsThreads",
                      "Peak", "Bandwidth", "Caches", "Sync", "SyncThreads"}
-    for cls in _classes(smoke):
+    for cls in bench_classes(smoke):
         assert len(cls.param_names) == len(cls.params)
-        for m in _methods(cls):
+        for m in bench_methods(cls):
             if m.startswith("track_"):
                 assert getattr(getattr(cls, m), "unit", None), f"{cls.__name__}.{m} unit"
     # the track classes share one setup_cache (asv runs it once: same source line)
-    caches = {c.setup_cache for c in _classes(smoke) if hasattr(c, "setup_cache")}
+    caches = {c.setup_cache for c in bench_classes(smoke) if hasattr(c, "setup_cache")}
     assert len(caches) == 1
 
 
@@ -137,12 +84,13 @@ def test_micro_benchmark_tracks(smoke, name):
 
 def test_fast_profile_stays_small():
     """Each parameter set of each benchmark is one process: count them."""
-    mod = _import("fast")
+    with benchmark_modules(["bench_limits"], profile="fast") as mods:
+        mod = mods["bench_limits"]
     total = timed = 0
-    for cls in _classes(mod):
-        n = int(np.prod([len(p) for p in cls.params])) * len(_methods(cls))
+    for cls in bench_classes(mod):
+        n = int(np.prod([len(p) for p in cls.params])) * len(bench_methods(cls))
         total += n
-        if any(m.startswith("time_") for m in _methods(cls)):
+        if any(m.startswith("time_") for m in bench_methods(cls)):
             timed += n
     assert timed <= 64, timed          # the processes that time forward passes
     assert total <= 150, total         # plus the cheap track processes

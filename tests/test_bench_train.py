@@ -5,63 +5,34 @@ parameter set. ``NotImplementedError`` from setup is asv's skip, accepted only
 for the documented reasons (numpy's size cap, torch without checkpointing, a
 backend that cannot train here).
 """
-import importlib
-import inspect
-import itertools
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import bench_classes, benchmark_modules, drive
+
 ROOT = Path(__file__).resolve().parents[1]
-PREFIXES = ("time_", "track_", "peakmem_")
 SKIP_REASONS = ("capped at", "cannot train here",
                 "unavailable", "cannot be imported")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    old = os.environ.get("LSTM_NUMBA_PROFILE")
-    os.environ["LSTM_NUMBA_PROFILE"] = "smoke"
-    forget = [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]
-    for m in forget:
-        del sys.modules[m]
-    sys.path.insert(0, str(ROOT))
-    try:
-        yield importlib.import_module("benchmarks.bench_train")
-    finally:
-        sys.path.remove(str(ROOT))
-        for m in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
-            del sys.modules[m]
-        if old is None:
-            os.environ.pop("LSTM_NUMBA_PROFILE", None)
-        else:
-            os.environ["LSTM_NUMBA_PROFILE"] = old
-        import lstm_numba as ln
-        ln.set_num_threads(ln.threads.max_threads())
+    with benchmark_modules(["bench_train"]) as mods:
+        yield mods["bench_train"]
 
 
 def _drive(cls):
-    inst = cls()
-    assert len(cls.param_names) == len(cls.params)
-    out, skipped = [], []
-    for combo in itertools.product(*cls.params):
-        for name in [n for n in dir(cls) if n.startswith(PREFIXES)]:
-            try:
-                inst.setup(*combo)
-            except NotImplementedError as e:
-                assert any(r in str(e) for r in SKIP_REASONS), str(e)
-                skipped.append((combo, name, str(e)))
-                continue
-            out.append((dict(zip(cls.param_names, combo)), name, getattr(inst, name)(*combo)))
-    return out, skipped
+    """helpers.drive, each parameter set given as ``{name: value}``."""
+    results, skipped = drive(cls, SKIP_REASONS)
+    return [(dict(zip(cls.param_names, combo)), name, value)
+            for combo, name, value in results], skipped
 
 
 def test_classes_and_units(bench):
-    classes = [c for _, c in inspect.getmembers(bench, inspect.isclass)
-               if c.__module__ == bench.__name__ and any(n.startswith(PREFIXES) for n in dir(c))]
+    classes = bench_classes(bench)
     assert {c.__name__ for c in classes} == {"TrainSeqLen", "TrainBatchHidden", "TrainRates",
                                              "TrainMemory", "TrainTape"}
     for cls in classes:
