@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
+from ._checks import lookup
+
 
 #: The module that dispatches the parallel-in-time cells (minGRU, minLSTM,
 #: attention) to each backend's kernels (its SUPPORT table).
@@ -129,14 +131,7 @@ BACKEND_NAMES = tuple(REGISTRY)
 
 def get(name: str) -> Backend:
     """The registry entry for ``name``; ValueError listing the valid names."""
-    if not isinstance(name, str):
-        raise TypeError(f"backend must be a str, one of {BACKEND_NAMES}; "
-                        f"got {type(name).__name__}")
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown backend {name!r}; valid backends are "
-                         f"{BACKEND_NAMES}") from None
+    return lookup("backend", name, REGISTRY, str(BACKEND_NAMES))
 
 
 def backends(device: str | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_dtype, check_size
+from ._checks import check_dtype, check_size, lookup
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -73,14 +73,7 @@ CELL_CODES = {name: s.code for name, s in SPECS.items()}
 
 def spec(cell: str) -> CellSpec:
     """Return the :class:`CellSpec` of ``cell``; ValueError naming the valid cells."""
-    if not isinstance(cell, str):
-        raise TypeError(f"cell must be a str, one of {CELLS} or of the parallel cells "
-                        f"{PARALLEL_CELLS}; got {type(cell).__name__}")
-    try:
-        return SPECS[cell]
-    except KeyError:
-        raise ValueError(f"unknown cell {cell!r}; valid cells are {CELLS} and the "
-                         f"parallel cells {PARALLEL_CELLS}") from None
+    return lookup("cell", cell, SPECS, f"{CELLS} or the parallel cells {PARALLEL_CELLS}")
 
 
 class Weights(NamedTuple):
