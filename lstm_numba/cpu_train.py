@@ -44,6 +44,7 @@ import numba
 import numpy as np
 
 from . import _train_kernels as K
+from ._checks import read_only as _ro   # the tape's arrays, and what the backward reads
 from ._gemm import compile_gemm, gemm_rows2, panel_width
 from .cpu import CHUNK_ROWS, pack
 
@@ -55,15 +56,6 @@ BLOCK_ROWS = 256
 
 def unavailable(name: str) -> str | None:
     return None
-
-
-def _ro(a):
-    """A read-only view (the tape's arrays, and what the backward reads)."""
-    if a is None:
-        return None
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 def _split(n: int, parts: int, unit: int) -> np.ndarray:

@@ -41,6 +41,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._checks import read_only
 from .backends import REGISTRY, BackendUnavailable
 from .backends import get as get_backend
 from .validation import DTYPES, check_weights, prepare
@@ -164,17 +165,9 @@ def _finish(result, p, entry, k) -> TrainForward:
     if not isinstance(getattr(tape, "nbytes", None), (int, np.integer)):
         raise TypeError(f"{entry.name}: forward_train returned a tape without an int "
                         "nbytes")  # pragma: no cover - a backend bug
-
-    def ro(a):
-        # A read-only view for the caller: the tape may hold the array itself.
-        if a is None:
-            return None
-        v = a.view()
-        v.flags.writeable = False
-        return v
-
-    return TrainForward(ro(outputs), ro(h), ro(c), tape, p.spec.name, entry.name,
-                        p.shape, p.x.dtype, k)
+    # Read-only views for the caller: the tape may hold the arrays themselves.
+    return TrainForward(read_only(outputs), read_only(h), read_only(c), tape, p.spec.name,
+                        entry.name, p.shape, p.x.dtype, k)
 
 
 def _grad(name: str, a, shape: tuple, expected: str, dtype: np.dtype) -> np.ndarray:
