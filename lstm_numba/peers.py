@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import Weights, spec
+from .cells import CELLS, Weights, spec
 from .threads import get_num_threads
 
 try:
@@ -82,7 +82,8 @@ def from_torch(module) -> tuple[str, Weights]:
         or an RNN with a ReLU nonlinearity: none of these is modelled here.
     """
     _require_torch()
-    kinds = {torch.nn.RNN: "rnn", torch.nn.LSTM: "lstm", torch.nn.GRU: "gru"}
+    # torch.nn class -> cell name, from each cell's spec (the recurrent cells all have one)
+    kinds = {getattr(torch.nn, spec(c).torch_module): c for c in CELLS}
     cell = kinds.get(type(module))
     if cell is None:
         raise TypeError("module must be a torch.nn.RNN, LSTM or GRU; "
