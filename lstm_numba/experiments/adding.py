@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._plot import CELL_COLOURS, saved_plot
+
 #: MSE of the best constant prediction: Var(U1 + U2) = 2/12.
 CONSTANT_MSE = 1.0 / 6.0
 #: Test MSE at or under which a run counts as solving the task (~6% of the
@@ -229,31 +231,21 @@ def train_adding(cell: str = "gru", seq_len: int = 100, steps: int = 1000, hidde
 
 def plot(results, path, title: str | None = None) -> None:
     """Test MSE vs steps, one line per (cell, T); the constant predictor dashed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
     styles = ["-", "--", ":", "-."]
     lens = sorted({r.seq_len for r in results})
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in results:
-        ax.plot(r.steps, r.test_mse, styles[lens.index(r.seq_len) % 4],
-                color=colours.get(r.cell), marker="o", ms=2,
-                label=f"{r.cell} T={r.seq_len} (final {r.final_mse:.3f})")
-    ax.axhline(CONSTANT_MSE, color="grey", ls="--", lw=1)
-    ax.text(0, CONSTANT_MSE * 1.08, "constant predictor 1/6", color="grey", fontsize=8)
-    ax.axhline(SOLVED_MSE, color="grey", ls=":", lw=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("Adam steps")
-    ax.set_ylabel("test MSE")
     r0 = results[0]
-    ax.set_title(title or f"Adding problem, H={r0.hidden}, B={r0.batch}")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_plot(path, title or f"Adding problem, H={r0.hidden}, B={r0.batch}") as ax:
+        for r in results:
+            ax.plot(r.steps, r.test_mse, styles[lens.index(r.seq_len) % 4],
+                    color=CELL_COLOURS.get(r.cell), marker="o", ms=2,
+                    label=f"{r.cell} T={r.seq_len} (final {r.final_mse:.3f})")
+        ax.axhline(CONSTANT_MSE, color="grey", ls="--", lw=1)
+        ax.text(0, CONSTANT_MSE * 1.08, "constant predictor 1/6", color="grey", fontsize=8)
+        ax.axhline(SOLVED_MSE, color="grey", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("Adam steps")
+        ax.set_ylabel("test MSE")
+        ax.legend(fontsize=7, ncol=2)
 
 
 def main(argv=None) -> int:

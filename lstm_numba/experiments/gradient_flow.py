@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._plot import CELL_COLOURS, saved_plot
+
 #: Relative norm below which the gradient counts as gone.
 HORIZON_THRESHOLD = 1e-3
 
@@ -229,35 +231,27 @@ def format_table(results) -> str:
 
 def plot(results, path, title: str | None = None) -> None:
     """Relative norm vs distance, log y (and the horizon threshold dashed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    colours = {"rnn": "tab:red", "lstm": "tab:blue", "lstm+fb1": "tab:cyan", "gru": "tab:green"}
-    for r in results:
-        col = colours.get(r.label)
-        d, n = r.distances[1:], np.maximum(r.norm_h[1:], 1e-300)
-        hz = "> T" if math.isinf(r.horizon) else f"{r.horizon:.0f}"
-        ax.plot(d, n, "o-", color=col, ms=3, label=f"{r.label}: dh_T/dh_t (horizon {hz})")
-        if r.norm_c is not None:
-            ax.plot(d, np.maximum(r.norm_c[1:], 1e-300), "--", color=col, lw=1,
-                    label=f"{r.label}: dh_T/dc_t")
-    ax.axhline(HORIZON_THRESHOLD, color="grey", ls=":", lw=1)
-    ax.text(1, HORIZON_THRESHOLD * 1.5, "horizon threshold 1e-3", color="grey", fontsize=8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    lo = min(float(np.min(r.norm_h[1:][r.norm_h[1:] > 0], initial=1e-3)) for r in results)
-    ax.set_ylim(max(lo / 3, 1e-30), 3)
-    ax.set_xlabel("distance d = T - t (steps)")
-    ax.set_ylabel("||dh_T/dh_t||_F / sqrt(H)")
+    colours = {**CELL_COLOURS, "lstm+fb1": "tab:cyan"}
     r0 = results[0]
-    ax.set_title(title or f"Gradient flow, H={r0.hidden}, T={r0.seq_len}, PyTorch default init")
-    ax.legend(fontsize=7, loc="lower left")
-    ax.grid(True, which="major", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_plot(path, title or f"Gradient flow, H={r0.hidden}, T={r0.seq_len}, "
+                                   "PyTorch default init") as ax:
+        for r in results:
+            col = colours.get(r.label)
+            d, n = r.distances[1:], np.maximum(r.norm_h[1:], 1e-300)
+            hz = "> T" if math.isinf(r.horizon) else f"{r.horizon:.0f}"
+            ax.plot(d, n, "o-", color=col, ms=3, label=f"{r.label}: dh_T/dh_t (horizon {hz})")
+            if r.norm_c is not None:
+                ax.plot(d, np.maximum(r.norm_c[1:], 1e-300), "--", color=col, lw=1,
+                        label=f"{r.label}: dh_T/dc_t")
+        ax.axhline(HORIZON_THRESHOLD, color="grey", ls=":", lw=1)
+        ax.text(1, HORIZON_THRESHOLD * 1.5, "horizon threshold 1e-3", color="grey", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        lo = min(float(np.min(r.norm_h[1:][r.norm_h[1:] > 0], initial=1e-3)) for r in results)
+        ax.set_ylim(max(lo / 3, 1e-30), 3)
+        ax.set_xlabel("distance d = T - t (steps)")
+        ax.set_ylabel("||dh_T/dh_t||_F / sqrt(H)")
+        ax.legend(fontsize=7, loc="lower left")
 
 
 def main(argv=None) -> int:
