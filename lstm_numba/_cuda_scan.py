@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from ._cuda_env import cupy_or_none
 from .gpu import unavailable  # noqa: F401  (the registry asks it)
 
 _TILE = 16
@@ -146,19 +147,6 @@ def plan_chunks(t_len: int, channels: int) -> int:
     return min(q, t_len)
 
 
-def _cupy():
-    """CuPy on a real GPU (cuBLAS for the projection), else None."""
-    from .gpu import simulator
-
-    if simulator():
-        return None
-    try:
-        import cupy
-    except Exception:  # ImportError, or a CuPy built for another CUDA
-        return None
-    return cupy
-
-
 class ScanRun:
     """One shape's device buffers and launches; :meth:`call` runs on device inputs.
 
@@ -178,7 +166,7 @@ class ScanRun:
         chunks = plan_chunks(t_len, channels) if chunks is None else max(1, min(chunks, t_len))
         self.chunk = -(-t_len // chunks)
         self.chunks = -(-t_len // self.chunk)                # no empty chunk
-        cp = _cupy()
+        cp = cupy_or_none()
         if projection is None:
             projection = "cublas" if cp is not None else "kernel"
         if projection == "cublas" and cp is None:
