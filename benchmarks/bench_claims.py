@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .common import max_threads, pick, set_threads
+from .common import max_threads, pick, reads_cache, set_threads
 
 FLOW_VARIANTS = ["rnn", "lstm", "lstm+fb1", "gru"]
 FLOW_H = pick(fast=64, full=64, smoke=8)
@@ -71,15 +71,14 @@ def _flow_cache(self):
 
 
 _flow_cache.timeout = pick(fast=300, full=1800, smoke=120)
+_ReadsFlow = reads_cache(_flow_cache)
 
 
-class GradientFlow:
+class GradientFlow(_ReadsFlow):
     """Gradient horizon per cell (steps; T + 1 means it never fell below 1e-3 within T)."""
 
     params = [FLOW_VARIANTS]
     param_names = ["cell"]
-    setup_cache = _flow_cache
-    timeout = _flow_cache.timeout
 
     def track_horizon(self, cache, cell):
         """Distance where ||dh_T/dh_t||_F / ||I||_F first falls below 1e-3 (steps)."""
@@ -89,13 +88,11 @@ class GradientFlow:
     track_horizon.unit = "steps"
 
 
-class GradientFlowCurve:
+class GradientFlowCurve(_ReadsFlow):
     """Relative ||dh_T/dh_(T-d)||_F at a few distances d (the report's plot)."""
 
     params = [FLOW_VARIANTS, FLOW_DISTANCES]
     param_names = ["cell", "distance"]
-    setup_cache = _flow_cache
-    timeout = _flow_cache.timeout
 
     def track_relative_norm(self, cache, cell, distance):
         """||dh_T/dh_(T-d)||_F / sqrt(H), the mean over samples (unit-sphere probes)."""
@@ -122,15 +119,14 @@ def _adding_cache(self):
 
 
 _adding_cache.timeout = pick(fast=900, full=7200, smoke=120)
+_ReadsAdding = reads_cache(_adding_cache)
 
 
-class Adding:
+class Adding(_ReadsAdding):
     """Adding problem: test MSE after ``step`` Adam steps (constant predictor: 1/6)."""
 
     params = [ADD_CELLS, ADD_T, ADD_EVAL]
     param_names = ["cell", "seq_len", "step"]
-    setup_cache = _adding_cache
-    timeout = _adding_cache.timeout
 
     def track_test_mse(self, cache, cell, seq_len, step):
         """Mean squared error on the fixed test set (the last step: the final MSE)."""
@@ -167,15 +163,14 @@ def _problem(make_problem, cell):
 
 
 _cost_cache.timeout = pick(fast=300, full=1200, smoke=120)
+_ReadsCost = reads_cache(_cost_cache)
 
 
-class CellCost:
+class CellCost(_ReadsCost):
     """rnn, lstm, gru side by side: numba, one thread, H=256, B=8, T=64 (fast)."""
 
     params = [ADD_CELLS, [COST_T], [COST_B], [COST_H]]
     param_names = ["cell", "seq_len", "batch", "hidden"]
-    setup_cache = _cost_cache
-    timeout = _cost_cache.timeout
 
     def track_infer_seconds(self, cache, cell, seq_len, batch, hidden):
         """Inference forward (least of interleaved calls)."""

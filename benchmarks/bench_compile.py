@@ -35,7 +35,7 @@ import tempfile
 
 import lstm_numba as ln
 
-from .common import pick
+from .common import pick, reads_cache
 
 BACKENDS = ["numba", "numba-parallel"]
 DTYPES = pick(fast=["float32"], full=["float32", "float64"], smoke=["float32"])
@@ -125,48 +125,48 @@ def _measure(self):
 
 
 _measure.timeout = pick(fast=900.0, full=2400.0, smoke=300.0)
+_ReadsMeasure = reads_cache(_measure)
 
 
-class Compile:
+def _entry_track(field, doc):
+    """``Compile``'s ``track_<field>``: that figure of the entry point's row, in seconds.
+
+    The four figures of an entry point sit in one row of ``_measure``'s result
+    (cold compile, its CPU seconds, cached first call, Numba's start-up), so
+    one function reads them all; ``doc`` is the benchmark's description.
+    """
+    def track(self, results, cell, backend, dtype):
+        return results["entry"][f"{cell}/{backend}/{dtype}"][field]
+
+    track.__name__ = track.__qualname__ = f"track_{field}"
+    track.__doc__ = doc
+    track.unit = "seconds"
+    return track
+
+
+class Compile(_ReadsMeasure):
     """Cold JIT compile time and cached first call, per Numba entry point."""
 
     params = [list(CELLS), BACKENDS, DTYPES]
     param_names = ["cell", "backend", "dtype"]
-    timeout = pick(fast=900.0, full=2400.0, smoke=300.0)
-    setup_cache = _measure
 
-    def track_cold_compile(self, results, cell, backend, dtype):
-        """Seconds of JIT compilation on the first call with an empty cache."""
-        return results["entry"][f"{cell}/{backend}/{dtype}"]["cold_compile"]
-
-    track_cold_compile.unit = "seconds"
-
-    def track_cached_first_call(self, results, cell, backend, dtype):
-        """Seconds of the first call in a new process with the cache filled."""
-        return results["entry"][f"{cell}/{backend}/{dtype}"]["cached_first_call"]
-
-    track_cached_first_call.unit = "seconds"
-
-    def track_cold_compile_cpu(self, results, cell, backend, dtype):
-        """CPU seconds of JIT compilation on the first call with an empty cache."""
-        return results["entry"][f"{cell}/{backend}/{dtype}"]["cold_compile_cpu"]
-
-    track_cold_compile_cpu.unit = "seconds"
-
-    def track_numba_startup(self, results, cell, backend, dtype):
-        """Seconds of Numba's own start-up in the cached process (before the first call)."""
-        return results["entry"][f"{cell}/{backend}/{dtype}"]["numba_startup"]
-
-    track_numba_startup.unit = "seconds"
+    track_cold_compile = _entry_track(
+        "cold_compile", "Seconds of JIT compilation on the first call with an empty cache.")
+    track_cached_first_call = _entry_track(
+        "cached_first_call", "Seconds of the first call in a new process with the cache filled.")
+    track_cold_compile_cpu = _entry_track(
+        "cold_compile_cpu",
+        "CPU seconds of JIT compilation on the first call with an empty cache.")
+    track_numba_startup = _entry_track(
+        "numba_startup",
+        "Seconds of Numba's own start-up in the cached process (before the first call).")
 
 
-class CompileKernels:
+class CompileKernels(_ReadsMeasure):
     """Compile seconds per @njit kernel (inclusive of callees compiled on the way)."""
 
     params = [_kernel_names() or ["none"]]
     param_names = ["kernel"]
-    timeout = Compile.timeout
-    setup_cache = _measure
 
     def setup(self, results, kernel):
         if kernel not in results["kernels"]:

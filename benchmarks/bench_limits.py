@@ -33,7 +33,8 @@ backends (numba) are not run at 2 threads.
 """
 from lstm_numba import costmodel
 
-from .common import Timing, make_runner, max_threads, pick, require_backend, set_threads
+from .common import (Timing, make_runner, max_threads, pick, reads_cache, require_backend,
+                     set_threads)
 
 CELLS = ["lstm", "mingru", "minlstm", "attention"]
 HIDDEN = pick(fast=256, full=256, smoke=16)
@@ -164,15 +165,15 @@ def _limits_cache(self):
 
 
 _limits_cache.timeout = pick(fast=600, full=3600, smoke=300)
+#: base of the track classes: one _limits_cache run serves them all.
+_ReadsLimits = reads_cache(_limits_cache)
 
 
-class Bounds:
+class Bounds(_ReadsLimits):
     """The cost model's bound and each backend's % of it, T=4096, batch 1, one thread."""
 
     params = [CELLS, ["numba", "numba-parallel", "torch"], [TARGET_T], [1], [HIDDEN], [1]]
     param_names = _NAMES
-    setup_cache = _limits_cache
-    timeout = _limits_cache.timeout
 
     @staticmethod
     def cases():
@@ -208,13 +209,11 @@ class BoundsThreads(Bounds):
               MORE_THREADS]
 
 
-class Peak:
+class Peak(_ReadsLimits):
     """FMA peak (the micro-benchmark) and the sgemm yardstick, GFLOP/s."""
 
     params = [THREADS]
     param_names = ["threads"]
-    setup_cache = _limits_cache
-    timeout = _limits_cache.timeout
 
     def track_fma_gflops(self, cache, threads):
         """Float32 FMA chains in registers, all threads together."""
@@ -229,14 +228,12 @@ class Peak:
     track_sgemm_gflops.unit = "GFLOP/s"
 
 
-class Bandwidth:
+class Bandwidth(_ReadsLimits):
     """Read and write bandwidth at the L2, L3 and DRAM working sets, GB/s (the
     model's two streams; ``python -m lstm_numba costmodel`` also prints copy)."""
 
     params = [["read", "write"], list(costmodel.LEVELS), THREADS]
     param_names = ["kind", "level", "threads"]
-    setup_cache = _limits_cache
-    timeout = _limits_cache.timeout
 
     def track_gbs(self, cache, kind, level, threads):
         """Bytes moved per second by all threads together (1e9 units)."""
@@ -245,13 +242,11 @@ class Bandwidth:
     track_gbs.unit = "GB/s"
 
 
-class Caches:
+class Caches(_ReadsLimits):
     """The cache sizes the model places a working set by (bytes, from sysfs)."""
 
     params = [["L1", "L2", "L3"]]
     param_names = ["level"]
-    setup_cache = _limits_cache
-    timeout = _limits_cache.timeout
 
     def track_bytes(self, cache, level):
         """Size of the data cache (L1, L2 per core; L3 shared)."""
@@ -260,13 +255,11 @@ class Caches:
     track_bytes.unit = "bytes"
 
 
-class Sync:
+class Sync(_ReadsLimits):
     """What threads pay to meet, and the FMA latency (ns), one thread."""
 
     params = [["fma_latency", "pingpong", "forkjoin"], [1]]
     param_names = ["mode", "threads"]
-    setup_cache = _limits_cache
-    timeout = _limits_cache.timeout
 
     def track_ns(self, cache, mode, threads):
         """ns: a dependent FMA; a ping-pong round trip (1 thread: two atomic moves

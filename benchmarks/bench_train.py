@@ -88,7 +88,31 @@ def _checkpoint(name):
     return None if name == "none" else name
 
 
-class TrainSeqLen(Timing):
+class _TrainStep(Timing):
+    """Base of the step sweeps: one cached, warmed-up training step per parameter set.
+
+    ``setup`` reads cell, backend, seq_len, batch, hidden and threads by name from
+    the subclass's ``param_names``, whatever their order (as ``common._Forward``
+    does for the forward pass). The leading underscore keeps asv from listing
+    this base as a benchmark.
+    """
+
+    def setup(self, *params):
+        p = dict(zip(self.param_names, params))
+        self.step = Step.get(p["backend"], p["cell"], p["seq_len"], p["batch"], p["hidden"],
+                             p["threads"])
+        self.flops = 3 * ln.flops(p["cell"], p["seq_len"], p["batch"], p["hidden"], p["hidden"])
+
+
+class _TrainStepTime(_TrainStep):
+    """The step sweeps' one timed benchmark (asv keeps the median of its samples)."""
+
+    def time_train_step(self, *params):
+        """Seconds for one forward (keeping the tape) and one backward over T steps."""
+        self.step()
+
+
+class TrainSeqLen(_TrainStepTime):
     """Training-step time (forward + backward) vs sequence length T (float32)."""
 
     params = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm", "gru"]), BACKENDS,
@@ -96,15 +120,8 @@ class TrainSeqLen(Timing):
               [BATCH], [HIDDEN], [SUITE_THREADS]]
     param_names = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
 
-    def setup(self, cell, backend, seq_len, batch, hidden, threads):
-        self.step = Step.get(backend, cell, seq_len, batch, hidden, threads)
 
-    def time_train_step(self, cell, backend, seq_len, batch, hidden, threads):
-        """Seconds for one forward (keeping the tape) and one backward over T steps."""
-        self.step()
-
-
-class TrainBatchHidden(Timing):
+class TrainBatchHidden(_TrainStepTime):
     """Training-step time over (hidden, batch) at fixed T (float32)."""
 
     params = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]), FAST_BACKENDS,
@@ -113,25 +130,14 @@ class TrainBatchHidden(Timing):
               [pick(fast=64, full=128, smoke=8)], [SUITE_THREADS]]
     param_names = ["cell", "backend", "hidden", "batch", "seq_len", "threads"]
 
-    def setup(self, cell, backend, hidden, batch, seq_len, threads):
-        self.step = Step.get(backend, cell, seq_len, batch, hidden, threads)
 
-    def time_train_step(self, cell, backend, hidden, batch, seq_len, threads):
-        """Seconds for one training step of T steps."""
-        self.step()
-
-
-class TrainRates(Timing):
+class TrainRates(_TrainStep):
     """GFLOP/s of a training step (3x the forward's FLOPs) and its fraction of sgemm."""
 
     params = [pick(fast=["lstm"], full=list(ln.CELLS), smoke=["lstm"]), FAST_BACKENDS,
               [pick(fast=128, full=1024, smoke=8)], [pick(fast=16, full=64, smoke=2)],
               [HIDDEN], [SUITE_THREADS]]
     param_names = ["cell", "backend", "seq_len", "batch", "hidden", "threads"]
-
-    def setup(self, cell, backend, seq_len, batch, hidden, threads):
-        self.step = Step.get(backend, cell, seq_len, batch, hidden, threads)
-        self.flops = 3 * ln.flops(cell, seq_len, batch, hidden, hidden)
 
     def track_gflops(self, cell, backend, seq_len, batch, hidden, threads):
         """3 x DeepBench FLOPs of the forward over the best of >= 3 steps, GFLOP/s."""

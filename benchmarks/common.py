@@ -123,6 +123,22 @@ def require_seed_cap(backend: str, seq_len: int, batch: int) -> None:
             f"(asked T*B = {seq_len * batch})")
 
 
+def reads_cache(setup_cache) -> type:
+    """A base class for benchmark classes whose benchmarks read ``setup_cache``'s result.
+
+    asv runs a ``setup_cache`` once per function (it keys the result by the
+    function's file and line) and pickles the result to every parameter
+    process, so all the classes built on one function share one run, and each
+    of their benchmarks costs a process start only. The classes take the
+    function's ``timeout`` attribute as theirs: the cache is what takes time.
+    Name the base with a leading underscore (``_Limits = reads_cache(...)``)
+    so that asv does not list it.
+    """
+    return type(f"_Reads{setup_cache.__name__}", (), {
+        "__doc__": f"Benchmarks reading the result of ``{setup_cache.__name__}``.",
+        "setup_cache": setup_cache, "timeout": setup_cache.timeout})
+
+
 def set_threads(n: int) -> int:
     """Set BLAS, Numba and PyTorch pools to ``n`` threads; returns ``n``."""
     n = min(int(n), max_threads())
