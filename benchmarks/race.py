@@ -207,9 +207,15 @@ def run_race(args) -> int:
     return 0
 
 
-def add_grid_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_grid_arguments(ap: argparse.ArgumentParser, quick=None,
+                       quick_note: str = "") -> argparse.ArgumentParser:
     """The grid and timing options every race mode shares (cells, H, B, T, threads,
-    budget, settle); other race scripts add theirs on top."""
+    budget, settle); other race scripts add theirs on top.
+
+    ``quick``: ``(hidden, batch, seq)``, the small subset a ``--quick`` option
+    selects (the option is added only when given; :func:`parse_grid` applies
+    it); ``quick_note`` ends that option's help (what else it trims).
+    """
     ap.add_argument("--cells", nargs="+", default=list(ln.CELLS), choices=ln.CELLS)
     ap.add_argument("--hidden", nargs="+", type=int, default=[128, 256, 512])
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 16, 64])
@@ -220,18 +226,38 @@ def add_grid_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--settle", type=float, default=0.03,
                     help="seconds of pause before each timed call at > 1 thread, so "
                          "the other backend's spinning OpenMP pool goes idle (default 0.03)")
+    if quick is not None:
+        subset = ", ".join(_values(name, v) for name, v in zip("HBT", quick))
+        ap.add_argument("--quick", action="store_true",
+                        help=f"a small subset: {subset}{quick_note}")
+        ap.set_defaults(quick_grid=tuple(list(v) for v in quick))
     return ap
 
 
+def _values(name: str, values) -> str:
+    """``H=256`` for one value, ``B in {1, 64}`` for several (the --quick help)."""
+    values = list(values)
+    if len(values) == 1:
+        return f"{name}={values[0]}"
+    return f"{name} in {{{', '.join(map(str, values))}}}"
+
+
+def parse_grid(ap: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """``ap.parse_args(argv)``, with ``--quick``'s subset put in hidden, batch and seq."""
+    args = ap.parse_args(argv)
+    if getattr(args, "quick", False):
+        args.hidden, args.batch, args.seq = (list(v) for v in args.quick_grid)
+    return args
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]),
+                            quick=([256], [1, 64], [128]))
     ap.add_argument("--breakdown", action="store_true",
                     help="instead of the race: where the numba kernel's time goes per step")
     ap.add_argument("--forward", action="store_true",
                     help="also time the public ln.forward (numba at 1 thread, numba-parallel "
                          "above), set-up per call included; the target then holds for it too")
-    ap.add_argument("--quick", action="store_true",
-                    help="a small subset: H=256, B in {1, 64}, T=128")
     ap.add_argument("--train", action="store_true",
                     help="the training race instead (benchmarks/race_train.py: forward + "
                          "backward vs torch autograd; the other options go to it)")
@@ -249,9 +275,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from race_train import main as train_main
         return train_main([a for a in argv if a != "--train"])
-    args = parser().parse_args(argv)
-    if args.quick:
-        args.hidden, args.batch, args.seq = [256], [1, 64], [128]
+    args = parse_grid(parser(), argv)
     for n in CONTENDERS:
         reason = get(n).unavailable()
         if reason:

@@ -167,18 +167,16 @@ def _cpu() -> str:
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from race import add_grid_arguments        # the forward race's grid and timing options
+    from race import add_grid_arguments, parse_grid   # the forward race's grid and options
 
-    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    ap = add_grid_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]),
+                            quick=([256], [1, 16], [128]),
+                            quick_note="; sqrt comparison LSTM only")
     ap.add_argument("--checkpoint-seq", type=int, default=4096,
                     help="T of the checkpoint='sqrt' comparison (0: skip it)")
-    ap.add_argument("--quick", action="store_true",
-                    help="a small subset: H=256, B in {1, 16}, T=128; sqrt comparison LSTM only")
     ap.add_argument("--breakdown", action="store_true",
                     help="instead of the race: where a step's time goes (first thread count)")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.hidden, args.batch, args.seq = [256], [1, 16], [128]
+    args = parse_grid(ap, argv)
     from lstm_numba import training
     from lstm_numba.backends import BackendUnavailable, get
 

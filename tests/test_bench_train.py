@@ -131,3 +131,23 @@ def test_report_section_draws_training_beside_inference(tmp_path):
     empty = st.build(Context(df=df.iloc[0:0], machine="m", results=None,
                              figures=FigureWriter(tmp_path, "foot")))
     assert {i.kind for i in empty.issues} == {"missing"} and not empty.figures
+
+
+def test_race_quick_picks_each_scripts_subset():
+    """race.py and race_train.py share the grid options; --quick sets each one's subset."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import race
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    ap = race.add_grid_arguments(argparse.ArgumentParser(), quick=([256], [1, 16], [128]),
+                                 quick_note="; sqrt comparison LSTM only")
+    args = race.parse_grid(ap, ["--quick", "--cells", "gru"])
+    assert (args.hidden, args.batch, args.seq, args.cells) == ([256], [1, 16], [128], ["gru"])
+    assert race.parse_grid(ap, ["--hidden", "8"]).hidden == [8]     # no --quick: as given
+    assert "H=256, B in {1, 16}, T=128; sqrt comparison LSTM only" in " ".join(
+        ap.format_help().split())
+    assert race.parse_grid(race.parser(), ["--quick"]).batch == [1, 64]
+    assert "--quick" not in race.add_grid_arguments(argparse.ArgumentParser()).format_help()
