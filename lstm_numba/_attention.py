@@ -116,6 +116,12 @@ def _pack_qkv(qkv, batch, hid, scale, qb, kp, vp, t0, t1):
                         vp[b, kb, pv, kk, cc] = qkv[r, 2 * hid + j]
 
 
+@njit(fastmath=_FM, error_model="numpy", inline="always", cache=True)
+def _max2(m, v):
+    """``v if v > m else m``: the running max ``m`` skips a NaN ``v``."""
+    return v if v > m else m
+
+
 @njit(**_KERNEL)
 def _row_max(s, i, nv, m):
     """max(m, s[i, :nv]) with eight independent chains.
@@ -127,26 +133,18 @@ def _row_max(s, i, nv, m):
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m
     n8 = nv - nv % 8
     for c in range(0, n8, 8):
-        v0, v1, v2, v3 = s[i, c], s[i, c + 1], s[i, c + 2], s[i, c + 3]
-        v4, v5, v6, v7 = s[i, c + 4], s[i, c + 5], s[i, c + 6], s[i, c + 7]
-        m0 = v0 if v0 > m0 else m0
-        m1 = v1 if v1 > m1 else m1
-        m2 = v2 if v2 > m2 else m2
-        m3 = v3 if v3 > m3 else m3
-        m4 = v4 if v4 > m4 else m4
-        m5 = v5 if v5 > m5 else m5
-        m6 = v6 if v6 > m6 else m6
-        m7 = v7 if v7 > m7 else m7
+        m0 = _max2(m0, s[i, c])
+        m1 = _max2(m1, s[i, c + 1])
+        m2 = _max2(m2, s[i, c + 2])
+        m3 = _max2(m3, s[i, c + 3])
+        m4 = _max2(m4, s[i, c + 4])
+        m5 = _max2(m5, s[i, c + 5])
+        m6 = _max2(m6, s[i, c + 6])
+        m7 = _max2(m7, s[i, c + 7])
     for c in range(n8, nv):
-        v = s[i, c]
-        m0 = v if v > m0 else m0
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+        m0 = _max2(m0, s[i, c])
+    # the chains pairwise, in a tree
+    return _max2(_max2(_max2(m0, m1), _max2(m2, m3)), _max2(_max2(m4, m5), _max2(m6, m7)))
 
 
 @njit(**_KERNEL)
