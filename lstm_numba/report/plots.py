@@ -12,7 +12,7 @@ import numpy as np
 from ..backends import REGISTRY
 from ..cells import CELLS
 from .page import Issue
-from .style import legend, line, shape_note
+from .style import legend, line, panel_row, shape_note
 
 SEQ_TIME = "bench_seq_len.SeqLen.time_forward"
 SEQ_THROUGHPUT = "bench_seq_len.SeqLenRates.track_throughput"
@@ -32,11 +32,9 @@ def cells_in(d) -> list:
 
 
 def _per_cell(ctx, d, y, ylabel):
-    import matplotlib.pyplot as plt
-
     cells = cells_in(d)
-    fig, axes = plt.subplots(1, len(cells), figsize=(4.6 * len(cells), 4.2), squeeze=False)
-    for ax, cell in zip(axes[0], cells):
+    fig, axes = panel_row(len(cells), 4.6)
+    for ax, cell in zip(axes, cells):
         for b, g in d[d["cell"] == cell].groupby("backend"):
             line(ax, g, "seq_len", y, b)
         ax.set_xscale("log", base=2)
@@ -45,14 +43,13 @@ def _per_cell(ctx, d, y, ylabel):
         ax.set_ylabel(ylabel)
         ax.set_title(cell.upper())
         ax.grid(True, which="both", alpha=0.3)
-    legend(axes[0][-1])
+    legend(axes[-1])
     return fig
 
 
 def plot_seq_len(ctx, res):
-    d = ctx.rows(SEQ_TIME)
-    if d.empty:
-        res.issues.append(Issue("missing", f"time per step vs T: no {SEQ_TIME} results"))
+    d = ctx.rows_or_missing(res, "time per step vs T", SEQ_TIME)
+    if d is None:
         return
     d["us_per_step"] = d["value"] / d["seq_len"] * 1e6
     fig = _per_cell(ctx, d, "us_per_step", "time per step (µs/step)")
@@ -60,9 +57,8 @@ def plot_seq_len(ctx, res):
         fig, "seq_len_time_per_step", "Forward time per step vs sequence length",
         "Median forward time divided by T. A flat line means the cost per step does not "
         f"depend on T; lower is better. {shape_note(d, ('batch', 'hidden', 'threads'))}"))
-    thr = ctx.rows(SEQ_THROUGHPUT)
-    if thr.empty:
-        res.issues.append(Issue("missing", f"throughput vs T: no {SEQ_THROUGHPUT} results"))
+    thr = ctx.rows_or_missing(res, "throughput vs T", SEQ_THROUGHPUT)
+    if thr is None:
         return
     fig = _per_cell(ctx, thr, "value", "throughput (timesteps × batch / s)")
     res.figures.append(ctx.save(
@@ -74,10 +70,10 @@ def plot_seq_len(ctx, res):
 def plot_memory(ctx, res):
     import matplotlib.pyplot as plt
 
-    peak, base, traced = ctx.rows(PEAK), ctx.rows(PEAK_BASE), ctx.rows(TRACED)
-    if peak.empty and traced.empty:
-        res.issues.append(Issue("missing", "memory vs T: no bench_memory results"))
+    found = ctx.rows_or_missing(res, "memory vs T", PEAK, TRACED, label="bench_memory")
+    if found is None:
         return
+    (peak, traced), base = found, ctx.rows(PEAK_BASE)
     keys = ["machine", "cell", "backend", "seq_len"]
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4))
     ax = axes[0]
@@ -122,10 +118,11 @@ def plot_memory(ctx, res):
 def plot_roofline(ctx, res):
     import matplotlib.pyplot as plt
 
-    gf, eff = ctx.rows(BH_GFLOPS), ctx.rows(BH_EFF)
-    if gf.empty and eff.empty:
-        res.issues.append(Issue("missing", "GFLOP/s vs batch: no BatchHiddenRates results"))
+    found = ctx.rows_or_missing(res, "GFLOP/s vs batch", BH_GFLOPS, BH_EFF,
+                                label="BatchHiddenRates")
+    if found is None:
         return
+    gf, eff = found
     src = gf if not gf.empty else eff
     sg = ctx.rows(SGEMM)
     if "threads" in src.columns and not sg.empty:
@@ -185,9 +182,8 @@ def plot_heatmaps(ctx, res):
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    d = ctx.rows(BH_TIME)
-    if d.empty:
-        res.issues.append(Issue("missing", f"heatmaps: no {BH_TIME} results"))
+    d = ctx.rows_or_missing(res, "heatmaps", BH_TIME)
+    if d is None:
         return
     piv = d.pivot_table(index=["cell", "hidden", "batch"], columns="backend", values="value")
     project = [n for n, b in REGISTRY.items() if b.kind == "project" and n in piv.columns]

@@ -6,7 +6,7 @@ import numpy as np
 
 from .page import Issue
 from .plots import cells_in
-from .style import color, legend, line, marker, order
+from .style import color, legend, line, marker, order, panels_by
 
 THREADS = "bench_threads.Threads.time_forward"
 COLD = "bench_compile.Compile.track_cold_compile"
@@ -19,16 +19,12 @@ SUSPECT_SLOWDOWN = 3.0
 
 
 def plot_threads(ctx, res):
-    import matplotlib.pyplot as plt
-
-    d = ctx.rows(THREADS)
-    if d.empty:
-        res.issues.append(Issue("missing", f"thread scaling: no {THREADS} results"))
+    d = ctx.rows_or_missing(res, "thread scaling", THREADS)
+    if d is None:
         return
-    batches = sorted(set(d["batch"]))
-    fig, axes = plt.subplots(1, len(batches), figsize=(4.8 * len(batches), 4.2), squeeze=False)
+    fig, axes, batches = panels_by(d, "batch", 4.8)
     nmax = int(d["threads"].max())
-    for ax, bsz in zip(axes[0], batches):
+    for ax, bsz in zip(axes, batches):
         sub = d[d["batch"] == bsz]
         for b, g in sub.groupby("backend"):
             t1 = g[g["threads"] == g["threads"].min()]["value"]
@@ -62,10 +58,10 @@ def plot_threads(ctx, res):
 def plot_compile(ctx, res):
     import matplotlib.pyplot as plt
 
-    cold, cached = ctx.rows(COLD), ctx.rows(CACHED)
-    if cold.empty and cached.empty:
-        res.issues.append(Issue("missing", "compile time: no bench_compile results"))
+    found = ctx.rows_or_missing(res, "compile time", COLD, CACHED, label="bench_compile")
+    if found is None:
         return
+    cold, cached = found
     keys = ["cell", "backend", "dtype"]
     m = cold.merge(cached[keys + ["value"]], on=keys, how="outer", suffixes=("_cold", "_cached"))
     m = m.sort_values(keys)
@@ -109,16 +105,12 @@ def plot_compile(ctx, res):
 
 
 def plot_accuracy(ctx, res):
-    import matplotlib.pyplot as plt
-
-    d = ctx.rows(ERROR)
-    if d.empty:
-        res.issues.append(Issue("missing", f"accuracy: no {ERROR} results"))
+    d = ctx.rows_or_missing(res, "accuracy", ERROR)
+    if d is None:
         return
-    dtypes = sorted(set(d["dtype"]))
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(5.2 * len(dtypes), 4.2), squeeze=False)
+    fig, axes, dtypes = panels_by(d, "dtype", 5.2)
     cells = cells_in(d)
-    for ax, dt in zip(axes[0], dtypes):
+    for ax, dt in zip(axes, dtypes):
         sub = d[d["dtype"] == dt]
         backends = order(set(sub["backend"]))
         width = 0.8 / max(len(backends), 1)
@@ -134,8 +126,8 @@ def plot_accuracy(ctx, res):
         ax.set_ylabel("max |backend − float64 oracle|")
         ax.set_title(dt)
         ax.grid(True, which="both", alpha=0.3)
-    h, labels = axes[0][-1].get_legend_handles_labels()
-    axes[0][-1].legend(h, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    h, labels = axes[-1].get_legend_handles_labels()
+    axes[-1].legend(h, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     res.figures.append(ctx.save(
         fig, "accuracy", "Max absolute error against the float64 NumPy oracle",
         "Outputs, last h and last c compared with the oracle on the same inputs "

@@ -102,6 +102,23 @@ class Context:
         """One benchmark's rows that have a value; integer sizes as int."""
         return rows(self.df, benchmark)
 
+    def rows_or_missing(self, res: SectionResult, what: str, *benchmarks: str,
+                        label: str | None = None):
+        """The rows of ``benchmarks``, or None (and a "missing" issue) when all are empty.
+
+        Returns one DataFrame for one benchmark, a tuple of them (in the order
+        given) for several. When every one is empty, ``res`` gets
+        ``Issue("missing", "<what>: no <label> results")`` -- ``label`` is the
+        benchmarks' names unless given (e.g. the asv file they come from) -- and
+        the plot that asked draws nothing.
+        """
+        found = [self.rows(b) for b in benchmarks]
+        if all(d.empty for d in found):
+            res.issues.append(Issue("missing", f"{what}: no {label or ' or '.join(benchmarks)} "
+                                               "results"))
+            return None
+        return found[0] if len(found) == 1 else tuple(found)
+
     def save(self, fig, stem: str, title: str, caption: str, foot: str | None = None) -> Figure:
         """Write ``fig`` as ``<stem>.png``/``.svg`` (one per machine) and return its Figure.
 

@@ -63,6 +63,27 @@ def shape_note(d, cols, default="") -> str:
     return (", ".join(bits) + ", float32.") if bits else default
 
 
+def panel_row(n: int, width: float, height: float = 4.2):
+    """A figure of ``n`` panels side by side, each ``width`` x ``height`` inches.
+
+    Returns ``(fig, axes)``, ``axes`` a list of the ``n`` matplotlib axes, left to right.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def panels_by(d, column: str, width: float, height: float = 4.2):
+    """One panel per distinct value of ``column`` in ``d``, in sorted order, side by side.
+
+    Returns ``(fig, axes, values)``: ``axes[i]`` is the panel of ``values[i]``.
+    """
+    values = sorted(set(d[column]))
+    fig, axes = panel_row(len(values), width, height)
+    return fig, axes, values
+
+
 def line(ax, g, x, y, backend, label_suffix="", style="-", label=None):
     """One backend's line, in its colour and marker, sorted by ``x``."""
     g = g.sort_values(x)
