@@ -157,7 +157,8 @@ def _key_numbers(df, src) -> list[KeyNumber]:
         out.append(KeyNumber(f"{lb} throughput over cuDNN, range",
                              f"{lo['x_cudnn']:.2f}× (B={lo['B']} H={lo['H']} T={lo['T']}) to "
                              f"{hi['x_cudnn']:.2f}× (B={hi['B']} H={hi['H']} T={hi['T']})", src))
-    for lb in sorted(set(df["label"]), key=lambda s: s.startswith(BASELINE)):
+    # the record's order (a set's order changes from run to run), the baseline last
+    for lb in sorted(dict.fromkeys(df["label"]), key=lambda s: s.startswith(BASELINE)):
         b1 = df[(df["label"] == lb) & (df["B"] == 1)]
         if not b1.empty and "dispatch" not in lb:
             f = b1.loc[b1["us_per_step"].idxmin()]
