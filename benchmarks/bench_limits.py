@@ -33,7 +33,7 @@ backends (numba) are not run at 2 threads.
 """
 from lstm_numba import costmodel
 
-from .common import (Timing, make_runner, max_threads, pick, reads_cache, require_backend,
+from .common import (Problem, Timing, max_threads, pick, reads_cache, require_backend,
                      set_threads)
 
 CELLS = ["lstm", "mingru", "minlstm", "attention"]
@@ -69,29 +69,15 @@ def _check_case(cell, backend, seq_len, batch, threads):
                                   f"profile (T^2 work; asked {seq_len}^2 x {batch})")
 
 
-_PROBLEM: dict = {}
-
-
 def problem(cell, backend, seq_len, batch, hidden, threads):
-    """``(run, args)`` of one case, built and warmed up once per process.
+    """``(run, args)`` of one case, after its skips: ``common.Problem.get``.
 
-    Inputs from :func:`lstm_numba.measure.make_problem` (attention gets no
-    h0), the runner from ``common.make_runner``; the first call (compile or
-    cache load) is made here, untimed.
+    Inputs from :func:`lstm_numba.measure.make_problem` (attention's h0 is
+    None), the runner from the backend registry, built and warmed up (compile
+    or cache load, untimed) once per process.
     """
-    from lstm_numba.measure import make_problem
-
     _check_case(cell, backend, seq_len, batch, threads)
-    threads = set_threads(threads)
-    key = (cell, backend, seq_len, batch, hidden, threads)
-    if _PROBLEM.get("key") != key:
-        _PROBLEM.clear()
-        x, w, h0, c0 = make_problem(cell, seq_len, batch, hidden)
-        run = make_runner(backend, cell, w)
-        args = (x,) if cell == "attention" else (x, h0, c0)
-        run(*args)
-        _PROBLEM.update(key=key, run=run, args=args)
-    return _PROBLEM["run"], _PROBLEM["args"]
+    return Problem.get(backend, cell, seq_len, batch, hidden, threads=threads)
 
 
 class _TimeForward(Timing):
@@ -158,7 +144,7 @@ def _limits_cache(self):
             failed[key] = f"{type(e).__name__}: {e}"
             continue
         bounds[key] = costmodel.bound(cell, backend, TARGET_T, 1, HIDDEN, threads, m=m).seconds
-    _PROBLEM.clear()
+    Problem.forget()
     set_threads(max_threads())
     return {"machine": m.to_dict(), "times": times, "bounds": bounds, "skipped": skipped,
             "failed": failed}

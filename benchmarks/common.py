@@ -195,6 +195,11 @@ class Problem:
             cls._cache.update(key=key, run=run, args=args)
         return cls._cache["run"], cls._cache["args"]
 
+    @classmethod
+    def forget(cls) -> None:
+        """Drop the cached problem and runner (frees their memory)."""
+        cls._cache.clear()
+
 
 def flops(cell, seq_len, batch, hidden, input_size=None):
     """DeepBench FLOPs of one forward pass (``ln.flops``), I defaulting to H."""
