@@ -83,3 +83,19 @@ def test_kernels_and_peers_read_the_cell_facts():
     torch = pytest.importorskip("torch")
     for c, w in weights.items():
         assert type(ln.to_torch(c, w)) is getattr(torch.nn, spec(c).torch_module)
+
+
+def test_unknown_names_are_refused_naming_the_argument_and_the_valid_ones():
+    """cells.spec and backends.get share _checks.lookup: same messages, each its own names."""
+    from lstm_numba.backends import BACKEND_NAMES, REGISTRY, get
+    from lstm_numba.cells import PARALLEL_CELLS
+
+    for fn, what, valid in ((spec, "cell", ln.CELLS + PARALLEL_CELLS),
+                            (get, "backend", BACKEND_NAMES)):
+        with pytest.raises(TypeError, match=f"^{what} must be a str, one of .*; got int$") as e:
+            fn(3)
+        assert all(repr(v) in str(e.value) for v in valid)
+        with pytest.raises(ValueError, match=f"^unknown {what} 'nope'; valid {what}s are ") as e:
+            fn("nope")
+        assert all(repr(v) in str(e.value) for v in valid)
+    assert spec("gru") is SPECS["gru"] and get("numba") is REGISTRY["numba"]

@@ -217,3 +217,21 @@ def test_an_empty_results_folder_still_gives_a_page(tmp_path, monkeypatch):
     assert any("no benchmarks.json" in x for x in lines)
     html = (tmp_path / "out" / "index.html").read_text()
     assert "id='accuracy'" in html and "Nothing to show" in html
+
+
+def test_rows_or_missing_gives_rows_or_says_what_is_missing():
+    """One benchmark: its rows; several: a tuple; all empty: None and one 'missing' issue."""
+    import pandas as pd
+
+    df = pd.DataFrame({"benchmark": [SEQ_TIME, SEQ_TIME, "b.C.other"],
+                       "value": [1.0, None, 3.0], "seq_len": [8.0, 16.0, 8.0]})
+    ctx = sections.Context(df=df, machine="m", results=None, figures=None)
+    res = report.SectionResult()
+    d = ctx.rows_or_missing(res, "time per step", SEQ_TIME)
+    assert list(d["value"]) == [1.0] and list(d["seq_len"]) == [8] and not res.issues
+    a, b = ctx.rows_or_missing(res, "pair", "b.C.absent", "b.C.other", label="bench b")
+    assert a.empty and list(b["value"]) == [3.0] and not res.issues
+    assert ctx.rows_or_missing(res, "pair", "b.C.absent", "b.C.gone", label="bench b") is None
+    assert ctx.rows_or_missing(res, "thread scaling", "b.C.absent") is None
+    assert [i.line() for i in res.issues] == ["missing: pair: no bench b results",
+                                              "missing: thread scaling: no b.C.absent results"]

@@ -18,9 +18,8 @@ How to add a section
 
        def build(ctx: Context) -> SectionResult:
            res = SectionResult()
-           d = ctx.rows(TRAIN_TIME)        # this machine's rows with a value (DataFrame)
-           if d.empty:
-               res.issues.append(Issue("missing", "training plot: no bench_train results"))
+           d = ctx.rows_or_missing(res, "training plot", TRAIN_TIME)  # rows with a value
+           if d is None:                   # none: res says what is missing
                return res
            import matplotlib.pyplot as plt
            fig, ax = plt.subplots(figsize=(8, 4))
@@ -38,7 +37,9 @@ How to add a section
 3. What ``build`` gets: ``ctx.df`` (the selected commit's rows of one machine;
    columns ``benchmark``, ``value``, ``unit`` and one per asv parameter such
    as ``cell``, ``backend``, ``seq_len``), ``ctx.rows(name)`` (one
-   benchmark's rows with a value, sizes as int), ``ctx.save(fig, stem,
+   benchmark's rows with a value, sizes as int), ``ctx.rows_or_missing(res,
+   what, name, ...)`` (the same, or None after adding the "missing" issue to
+   ``res`` when there are none), ``ctx.save(fig, stem,
    title, caption)`` (writes PNG + SVG with the footnote, returns the
    :class:`~.page.Figure` to put in ``figures``; ``foot=`` replaces the
    footnote for a plot drawn from something else than asv's results),
