@@ -31,13 +31,13 @@ VENDOR = Path(__file__).resolve().parent / "asv_vendor"
 URL_MAP = {
     "https://code.jquery.com/jquery-3.3.1.min.js": "js/jquery-3.3.1.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js":
-        "js/jquery.flot-0.8.3.js",
+        "js/jquery.flot-0.8.3.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js":
-        "js/jquery.flot.time-0.8.3.js",
+        "js/jquery.flot.time-0.8.3.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js":
-        "js/jquery.flot.selection-0.8.3.js",
+        "js/jquery.flot.selection-0.8.3.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js":
-        "js/jquery.flot.categories-0.8.3.js",
+        "js/jquery.flot.categories-0.8.3.min.js",
     "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js":
         "js/jquery.flot.orderBars-1.0.0.js",
     "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js":
@@ -53,7 +53,7 @@ URL_MAP = {
 # <script ... src="..."> and <link ... href="..."> tags (asv writes one per line).
 _TAG = re.compile(r"<(script|link)\b[^>]*?\b(src|href)=\"([^\"]+)\"[^>]*>", re.I)
 # Attributes that only make sense for a CDN copy (SRI would also reject a file
-# that differs in bytes from the CDN's, e.g. flot's unminified sources).
+# that differs in bytes from the CDN's, e.g. flot's own minified release files).
 _CDN_ATTRS = re.compile(r"\s+(integrity|crossorigin|referrerpolicy)=\"[^\"]*\"", re.I)
 
 
