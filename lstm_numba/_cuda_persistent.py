@@ -289,15 +289,11 @@ class PersistentRunner(CudaRunnerBase):
         """The geometry :meth:`forward_device` would use for ``batch`` (no launch)."""
         return self.plan(batch)
 
-    def _args(self, sh: Shape):
-        return (sh.xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, sh.hbuf, sh.c,
-                sh.plan["units"])
-
     def _prepare(self, sh: Shape) -> None:
         p = sh.plan
         kern = persistent_kernel(self.cell, self.dtype, p["bt"], p["kw"], p["weights"],
                                  use_shuffles(), p["nk"])
-        args = self._args(sh)
+        args = self._kernel_args(sh, p["units"])
         grid, block, dyn = (p["blocks"],), (NT,), p["dynamic_shared"]
         la = {"path": "dispatch", "direct_error": None}
         prep = None
@@ -334,7 +330,7 @@ class PersistentRunner(CudaRunnerBase):
             la["prepared"].launch()
         else:
             launch, grid, block, dyn = la["dispatch"]
-            launch(grid, block, self._args(sh), shared=dyn)
+            launch(grid, block, self._kernel_args(sh, sh.plan["units"]), shared=dyn)
         self.last_launch = {**sh.plan, "grid": (sh.plan["blocks"],), "block": (NT,),
                             "launches": 1, "path": la["path"],
                             "direct_error": la["direct_error"]}

@@ -174,6 +174,15 @@ class CudaRunnerBase:
     def _recur(self, sh: Shape) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def _kernel_args(self, sh: Shape, last: int) -> list:
+        """The recurrent kernels' arguments ``(xp, w_hh, b_ih, b_hh, hbuf, c, last)``.
+
+        Both designs' kernels take these six arrays; ``last`` is the step
+        ``t`` (``cuda``) or the hidden units per block (``cuda-persistent``).
+        A list, so a per-step launch can set ``last`` in place.
+        """
+        return [sh.xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, sh.hbuf, sh.c, last]
+
     def _shape(self, t_len: int, bsz: int) -> Shape:
         sh = self._shapes.get((t_len, bsz))
         if sh is not None:

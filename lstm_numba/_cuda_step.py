@@ -183,9 +183,6 @@ class StepRunner(CudaRunnerBase):
     def _plan(self, batch: int) -> dict:
         return plan_step(self.hidden, batch, self.sms, self.batch_tile, self.k_split)
 
-    def _args(self, sh: Shape, t: int = 0):
-        return [sh.xp, self.d_w_hh, self.d_b_ih, self.d_b_hh, sh.hbuf, sh.c, t]
-
     def _prepare(self, sh: Shape) -> None:
         p = sh.plan
         shuffles = use_shuffles()
@@ -199,7 +196,7 @@ class StepRunner(CudaRunnerBase):
         from ._cuda_launch import PreparedLaunch, build_graph
 
         try:
-            prep = PreparedLaunch(kern, self._args(sh), grid, block)
+            prep = PreparedLaunch(kern, self._kernel_args(sh, 0), grid, block)
             la["params"] = [prep.params_with_last(t) for t in range(sh.seq_len)]
             la["prepared"] = prep
             la["path"] = "direct"
@@ -225,7 +222,7 @@ class StepRunner(CudaRunnerBase):
                 prep.launch(params)
         else:
             launch, grid, block = la["dispatch"]
-            args = self._args(sh)
+            args = self._kernel_args(sh, 0)
             for t in range(sh.seq_len):
                 args[6] = t
                 launch(grid, block, args)
