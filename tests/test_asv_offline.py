@@ -58,7 +58,7 @@ def test_rewrite_refuses_an_unknown_external_script():
 
 
 def test_manifest_checksums_match_the_vendored_files():
-    vendor = ROOT / "tools" / "asv_vendor"
+    vendor = ROOT / "tools" / "vendor" / "asv"
     manifest = (vendor / "MANIFEST.md").read_text(encoding="utf-8")
     sums = dict((p, h) for h, p in re.findall(r"^([0-9a-f]{64})  (\S+)$", manifest, re.M))
     files = sorted(str(p.relative_to(vendor)) for d in ("js", "css", "fonts")

@@ -5,7 +5,7 @@ blueimp-md5 and stupidtable from CDNs (asv 0.5.1 vendored them; asv PR #1149
 removed that in 0.6.0). On an air-gapped benchmark host the page then shows
 "One or more external (JavaScript) dependencies of asv failed to load" and
 draws nothing. This step, run after ``asv publish`` (``make bench`` and
-``make publish`` do), copies the files vendored in ``tools/asv_vendor/`` (see
+``make publish`` do), copies the files vendored in ``tools/vendor/asv/`` (see
 its MANIFEST.md: sources, versions, licences, checksums) into
 ``<html_dir>/vendor/`` and rewrites ``index.html`` to load them from there.
 
@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-VENDOR = Path(__file__).resolve().parent / "asv_vendor"
+VENDOR = Path(__file__).resolve().parent / "vendor" / "asv"
 
 #: CDN URL (as written in asv 0.6.6's index.html, without query) -> vendored file.
 URL_MAP = {
@@ -80,7 +80,7 @@ def rewrite(html: str) -> str:
     unknown = [u for u in external_refs(html) if u not in URL_MAP]
     if unknown:
         raise ValueError("asv's index.html loads external files this tool does not "
-                         f"vendor: {unknown}; add them to tools/asv_vendor and URL_MAP")
+                         f"vendor: {unknown}; add them to tools/vendor/asv and URL_MAP")
 
     def local(m):
         tag, url = m.group(0), m.group(3)
