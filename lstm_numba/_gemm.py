@@ -6,12 +6,15 @@ once per forward pass into panels of NC columns: ``wp[p, k, c] = W[k, p*NC+c]``
 
 Why a hand-written kernel and not ``np.dot``: the per-step product of a
 recurrent layer is small (B rows) and BLAS pays its set-up on every step
-(measured 42-53 GFLOP/s at B=16 with OpenBLAS here). Here a tile of 4 rows x
-NC columns (16 vector registers) is accumulated in registers over the whole K
-loop: per k, 4 vector loads of the panel, 4 broadcasts and 16 FMAs. At one
-row (batch 1) a 1 x 4*NC tile over four panels gives 16 independent FMA
-chains. The tile lives in a stack array (:func:`_stack`) that LLVM promotes to
-registers once the constant-length loops are unrolled.
+(measured 42-53 GFLOP/s at B=16 with OpenBLAS here). Here a tile of 8 rows x
+NC/2 columns (16 vector registers) is accumulated in registers over the whole
+K loop: per k, 2 vector loads of the panel, 8 broadcasts and 16 FMAs, so the
+panel costs 0.25 byte of cache traffic per FLOP (a 4 x NC tile, used for 4
+leftover rows, costs 0.5: on an Intel core that streams the panel from L2
+that capped it near 100 GFLOP/s). At one row (batch 1) a 1 x 4*NC tile over
+four panels gives 16 independent FMA chains. The tile lives in a stack array
+(:func:`_stack`) that LLVM promotes to registers once the constant-length
+loops are unrolled.
 
 Four compiler settings make that happen, each checked in the assembly:
 
@@ -213,19 +216,73 @@ def pack_transposed(w, wp):
                 wp[p, k, c] = 0.0
 
 
+# ---------------------------------------------------------- register tiles
+# A tile is ``acc``, a stack array of 256 elements that LLVM keeps in vector
+# registers once the constant-length loops below are unrolled: 8 rows x NC/2
+# columns (row i at acc[32*i:]) or 4 rows x NC (row i at acc[64*i:]), 16
+# vector registers either way. The helpers are inlined into one function,
+# so ``rows``, ``width`` and ``stride`` are constants there.
+
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _tile4(a, r, wp, p, bias, out, o):
-    """out[o:o+4, p-th panel] = a[r:r+4] @ panel p + bias: 4 x NC in registers."""
+def _fill(acc, bias, n0, rows, width, stride):
+    """Every tile row = bias[n0:n0+width]."""
+    for i in range(rows):
+        for c in range(width):
+            acc[stride * i + c] = bias[n0 + c]
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _load(acc, src, o, n0, rows, width, stride):
+    """Tile row i = src[o+i, n0:n0+width] (to accumulate onto ``src``)."""
+    for i in range(rows):
+        for c in range(width):
+            acc[stride * i + c] = src[o + i, n0 + c]
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _store(acc, out, o, n0, rows, width, stride):
+    """out[o+i, n0:n0+width] = tile row i."""
+    for i in range(rows):
+        for c in range(width):
+            out[o + i, n0 + c] = acc[stride * i + c]
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _acc8(acc, a, r, k_len, wp, p, c0):
+    """Tile (8 x NC/2) += a[r:r+8, :k_len] @ columns c0..c0+NC/2 of panel p.
+
+    Per k: 2 vector loads of the panel, 8 broadcasts, 16 FMAs. Half the
+    panel's bytes per FMA of a 4 x NC tile: on the Intel Xeon here (2 MiB
+    L2 per core) the 4 x NC tile read 0.5 byte per FLOP from L2 and topped
+    out near 95-100 GFLOP/s; this one reaches 115-130 (1 thread,
+    K = 256-512, measured side by side).
+    """
+    hw = _nc(wp) // 2
+    for k in range(k_len):
+        a0 = a[r, k]
+        a1 = a[r + 1, k]
+        a2 = a[r + 2, k]
+        a3 = a[r + 3, k]
+        a4 = a[r + 4, k]
+        a5 = a[r + 5, k]
+        a6 = a[r + 6, k]
+        a7 = a[r + 7, k]
+        for c in range(hw):
+            w = wp[p, k, c0 + c]
+            acc[c] += a0 * w
+            acc[32 + c] += a1 * w
+            acc[64 + c] += a2 * w
+            acc[96 + c] += a3 * w
+            acc[128 + c] += a4 * w
+            acc[160 + c] += a5 * w
+            acc[192 + c] += a6 * w
+            acc[224 + c] += a7 * w
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _acc4(acc, a, r, k_len, wp, p):
+    """Tile (4 x NC) += a[r:r+4, :k_len] @ panel p (4 leftover rows)."""
     nc = _nc(wp)
-    k_len = a.shape[1]
-    acc = _stack(256, wp)          # row i at acc[64*i:64*i+nc]
-    n0 = p * nc
-    for c in range(nc):
-        bc = bias[n0 + c]
-        acc[c] = bc
-        acc[64 + c] = bc
-        acc[128 + c] = bc
-        acc[192 + c] = bc
     for k in range(k_len):
         a0 = a[r, k]
         a1 = a[r + 1, k]
@@ -237,18 +294,12 @@ def _tile4(a, r, wp, p, bias, out, o):
             acc[64 + c] += a1 * w
             acc[128 + c] += a2 * w
             acc[192 + c] += a3 * w
-    for c in range(nc):
-        out[o, n0 + c] = acc[c]
-        out[o + 1, n0 + c] = acc[64 + c]
-        out[o + 2, n0 + c] = acc[128 + c]
-        out[o + 3, n0 + c] = acc[192 + c]
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _row4panels(a, r, wp, p, bias, out, o):
+def _row4panels(a, r, k_len, wp, p, bias, out, o):
     """One row x four panels (4*NC columns): 16 independent FMA chains."""
     nc = _nc(wp)
-    k_len = a.shape[1]
     acc = _stack(256, wp)          # panel q at acc[64*q:64*q+nc]
     for q in range(4):
         for c in range(nc):
@@ -266,10 +317,9 @@ def _row4panels(a, r, wp, p, bias, out, o):
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _row1panel(a, r, wp, p, bias, out, o):
+def _row1panel(a, r, k_len, wp, p, bias, out, o):
     """One row x one panel, k split in two halves of chains (8 in flight)."""
     nc = _nc(wp)
-    k_len = a.shape[1]
     acc = _stack(128, wp)
     n0 = p * nc
     for c in range(nc):
@@ -288,6 +338,71 @@ def _row1panel(a, r, wp, p, bias, out, o):
             acc[c] += a0 * wp[p, k_len - 1, c]
     for c in range(nc):
         out[o, n0 + c] = acc[c] + acc[64 + c]
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
+    """One row (batch 1, or a leftover row): groups of four panels, then the rest.
+
+    One loop (and one call site of each inlined tile, which halves the
+    compile time) walks the work items forwards or backwards.
+    """
+    npan = p1 - p0
+    ng = npan // 4
+    items = ng + npan - 4 * ng
+    for s in range(items):
+        it = items - 1 - s if reverse else s
+        if it < ng:
+            _row4panels(a, r, k_len, wp, p0 + 4 * it, bias, out, o)
+        else:
+            _row1panel(a, r, k_len, wp, p0 + 3 * ng + it, bias, out, o)
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
+def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0,
+              p0, p1, reverse):
+    """The body of every product here: ``out[o0+i] = a1[r1+i] @ W1 (+ a2[r2+i] @ W2)``.
+
+    ``dual``: add the second product in the same registers. ``onto_out``:
+    start from ``out``'s rows instead of ``bias`` (``out += ...``). Both are
+    constants where this is inlined, so each caller compiles only its own
+    case. Rows go 8 at a time (8 x NC/2 tiles, both halves of a panel before
+    the next panel), then 4 (4 x NC), then one by one (:func:`_row`).
+    """
+    nc = _nc(wp1)
+    hw = nc // 2
+    m8 = m - m % 8
+    m4 = m8 + 4 if m - m8 >= 4 else m8
+    npan = p1 - p0
+    acc = _stack(256, wp1)
+    for s in range(npan):
+        p = p1 - 1 - s if reverse else p0 + s
+        for h in range(2):
+            n0 = p * nc + h * hw
+            for i in range(0, m8, 8):
+                if onto_out:
+                    _load(acc, out, o0 + i, n0, 8, hw, 32)
+                else:
+                    _fill(acc, bias, n0, 8, hw, 32)
+                _acc8(acc, a1, r1 + i, k1, wp1, p, h * hw)
+                if dual:
+                    _acc8(acc, a2, r2 + i, k2, wp2, p, h * hw)
+                _store(acc, out, o0 + i, n0, 8, hw, 32)
+        if m4 > m8:
+            if onto_out:
+                _load(acc, out, o0 + m8, p * nc, 4, nc, 64)
+            else:
+                _fill(acc, bias, p * nc, 4, nc, 64)
+            _acc4(acc, a1, r1 + m8, k1, wp1, p)
+            if dual:
+                _acc4(acc, a2, r2 + m8, k2, wp2, p)
+            _store(acc, out, o0 + m8, p * nc, 4, nc, 64)
+    for i in range(m4, m):
+        o = o0 + i
+        # out[o] as the bias of a product adds onto what out[o] holds.
+        _row(a1, r1 + i, k1, wp1, out[o] if onto_out else bias, out, o, p0, p1, reverse)
+        if dual:
+            _row(a2, r2 + i, k2, wp2, out[o], out, o, p0, p1, reverse)
 
 
 @unliteral_calls
@@ -309,71 +424,8 @@ def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
         before its reuse: measured 18-20% faster per step at batch 1).
     """
     full_width()
-    m4 = m - m % 4
-    npan = p1 - p0
-    for s in range(npan):
-        p = p1 - 1 - s if reverse else p0 + s
-        for i in range(0, m4, 4):
-            _tile4(a, r0 + i, wp, p, bias, out, o0 + i)
-    if m4 == m:
-        return
-    # Work items: ng groups of four panels, then the panels left over; one
-    # loop (and one call site of each inlined tile, which halves this
-    # function's compile time) walks them forwards or backwards.
-    ng = npan // 4
-    items = ng + npan - 4 * ng
-    for i in range(m4, m):
-        for s in range(items):
-            it = items - 1 - s if reverse else s
-            if it < ng:
-                _row4panels(a, r0 + i, wp, p0 + 4 * it, bias, out, o0 + i)
-            else:
-                _row1panel(a, r0 + i, wp, p0 + 3 * ng + it, bias, out, o0 + i)
-
-
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def _tile4_dual(a1, r1, wp1, a2, r2, wp2, p, bias, out, o):
-    """out[o:o+4, panel p] = a1[r1:r1+4] @ W1 + a2[r2:r2+4] @ W2 + bias.
-
-    Both k-loops accumulate into the same registers: one initialisation and
-    one store per tile instead of two, and one output array instead of two.
-    """
-    nc = _nc(wp1)
-    acc = _stack(256, wp1)
-    n0 = p * nc
-    for c in range(nc):
-        bc = bias[n0 + c]
-        acc[c] = bc
-        acc[64 + c] = bc
-        acc[128 + c] = bc
-        acc[192 + c] = bc
-    for k in range(a1.shape[1]):
-        x0 = a1[r1, k]
-        x1 = a1[r1 + 1, k]
-        x2 = a1[r1 + 2, k]
-        x3 = a1[r1 + 3, k]
-        for c in range(nc):
-            w = wp1[p, k, c]
-            acc[c] += x0 * w
-            acc[64 + c] += x1 * w
-            acc[128 + c] += x2 * w
-            acc[192 + c] += x3 * w
-    for k in range(a2.shape[1]):
-        x0 = a2[r2, k]
-        x1 = a2[r2 + 1, k]
-        x2 = a2[r2 + 2, k]
-        x3 = a2[r2 + 3, k]
-        for c in range(nc):
-            w = wp2[p, k, c]
-            acc[c] += x0 * w
-            acc[64 + c] += x1 * w
-            acc[128 + c] += x2 * w
-            acc[192 + c] += x3 * w
-    for c in range(nc):
-        out[o, n0 + c] = acc[c]
-        out[o + 1, n0 + c] = acc[64 + c]
-        out[o + 2, n0 + c] = acc[128 + c]
-        out[o + 3, n0 + c] = acc[192 + c]
+    k = a.shape[1]
+    _products(a, r0, k, wp, a, r0, k, wp, False, False, m, bias, out, o0, p0, p1, reverse)
 
 
 @unliteral_calls
@@ -383,16 +435,27 @@ def gemm_rows2(a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse):
 
     The two products of a recurrent step in one pass (x_t @ w_ih.T and
     h @ w_hh.T), for batches large enough that the input projection need not
-    be hoisted out of the time loop. ``wp1``, ``wp2`` are packed like
-    :func:`gemm_rows`' ``wp`` with the same number of panels.
+    be hoisted out of the time loop: both k-loops accumulate into the same
+    registers (one initialisation and one store per tile). ``wp1``, ``wp2``
+    are packed like :func:`gemm_rows`' ``wp`` with the same number of panels.
     """
     full_width()
-    m4 = m - m % 4
-    npan = p1 - p0
-    for s in range(npan):
-        p = p1 - 1 - s if reverse else p0 + s
-        for i in range(0, m4, 4):
-            _tile4_dual(a1, r1 + i, wp1, a2, r2 + i, wp2, p, bias, out, o0 + i)
-    for i in range(m4, m):      # leftover rows: the second product adds onto the first
-        gemm_rows(a1, r1 + i, 1, wp1, bias, out, o0 + i, p0, p1, reverse)
-        gemm_rows(a2, r2 + i, 1, wp2, out[o0 + i], out, o0 + i, p0, p1, reverse)
+    _products(a1, r1, a1.shape[1], wp1, a2, r2, a2.shape[1], wp2, True, False, m, bias,
+              out, o0, p0, p1, reverse)
+
+
+@unliteral_calls
+@njit(fastmath=FASTMATH, **JIT)
+def gemm_acc(a, m0, m1, k_len, wp, out):
+    """``out[m] += a[m, :k_len] @ W`` for m in [m0, m1).
+
+    ``wp`` (P, >= k_len, NC) packed W; ``out`` (M, >= P*NC). Rows in groups
+    of 32 outermost: a group's rows of ``a`` stay in L2 across the panels.
+    (The weight gradients of the backward pass: dW += dG^T @ [X | H_prev].)
+    """
+    full_width()
+    npan = wp.shape[0]
+    for g in range(m0, m1, 32):
+        ge = min(m1, g + 32)
+        _products(a, g, k_len, wp, a, g, k_len, wp, False, True, ge - g, out[0], out, g,
+                  0, npan, False)

@@ -9,9 +9,9 @@ Three kinds of kernel:
 * the recurrence of the backward (:func:`bwd_range`): per step a fused
   elementwise pass per batch row and one product ``dh_prev = dG_t @ W_hh``;
 * the batched products after each block of steps (:func:`batched`):
-  ``dW += dG^T [X | H_prev]`` by gemm_rows' register tile accumulating
-  (:func:`gemm_acc`, on dG transposed and X / H_prev packed per block,
-  compiled with SLP on like :mod:`lstm_numba._gemm`), bias sums, and
+  ``dW += dG^T [X | H_prev]`` by :func:`lstm_numba._gemm.gemm_acc` (gemm_rows'
+  register tiles accumulating onto dW, on dG transposed and X / H_prev packed
+  per block, compiled with SLP on), bias sums, and
   ``dX = dG @ W_ih`` by :func:`lstm_numba._gemm.gemm_rows`.
 
 Gate rows hold G*H values padded to a whole number of panels (the
@@ -24,9 +24,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._activations import FASTMATH_GATES, sigmoid, tanh
-# _nc (panel width as a compile-time constant) and _stack (a register tile on the
-# stack) are _gemm's own helpers: one definition for every micro-kernel.
-from ._gemm import FASTMATH_GEMM, JIT, _nc, _stack, full_width, gemm_rows, gemm_rows2
+# _stack (a scratch row on the stack) is _gemm's own helper; gemm_acc is
+# re-exported here because the backward's callers name it as one of its kernels.
+from ._gemm import JIT, _stack, full_width, gemm_acc, gemm_rows, gemm_rows2  # noqa: F401
+from .cpu import _lstm_units, _rnn_row, _rnn_row1
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -37,27 +38,6 @@ FUSE_MIN_ROWS = 8
 
 
 # ------------------------------------------------------------------ packing
-
-@njit(**JIT)
-def pack_plain(w, wp):
-    """wp[p, k, c] = w[k, p*NC + c]: ``w (K, N)`` itself (not transposed) in panels.
-
-    Zero past N and for k >= K (``wp`` may have more rows than ``w``: the
-    padded gate width of the dG rows it multiplies).
-    """
-    k_len, n_len = w.shape
-    npan, kp, nc = wp.shape
-    for p in range(npan):
-        nv = min(nc, n_len - p * nc)
-        for k in range(k_len):
-            for c in range(nv):
-                wp[p, k, c] = w[k, p * nc + c]
-            for c in range(nv, nc):
-                wp[p, k, c] = 0.0
-        for k in range(k_len, kp):
-            for c in range(nc):
-                wp[p, k, c] = 0.0
-
 
 # ---------------------------------------------------- dW = dG^T @ B, batched
 # dW (M, N) += dG^T (M, K) @ B (K, N), K = the block's rows. Read straight
@@ -112,51 +92,6 @@ def transpose_cols(src, k_len, m0, m1, dst):
                     dst[m, k] = src[k, m]
 
 
-@njit(fastmath=FASTMATH_GEMM, inline="always", **JIT)
-def _tile4_acc(a, r, k_len, wp, p, out, o):
-    """out[o:o+4, panel p] += a[r:r+4, :k_len] @ panel p: 4 x NC in registers."""
-    nc = _nc(wp)
-    acc = _stack(256, wp)
-    n0 = p * nc
-    for c in range(nc):
-        acc[c] = out[o, n0 + c]
-        acc[64 + c] = out[o + 1, n0 + c]
-        acc[128 + c] = out[o + 2, n0 + c]
-        acc[192 + c] = out[o + 3, n0 + c]
-    for k in range(k_len):
-        a0 = a[r, k]
-        a1 = a[r + 1, k]
-        a2 = a[r + 2, k]
-        a3 = a[r + 3, k]
-        for c in range(nc):
-            w = wp[p, k, c]
-            acc[c] += a0 * w
-            acc[64 + c] += a1 * w
-            acc[128 + c] += a2 * w
-            acc[192 + c] += a3 * w
-    for c in range(nc):
-        out[o, n0 + c] = acc[c]
-        out[o + 1, n0 + c] = acc[64 + c]
-        out[o + 2, n0 + c] = acc[128 + c]
-        out[o + 3, n0 + c] = acc[192 + c]
-
-
-@njit(fastmath=FASTMATH_GEMM, **JIT)
-def gemm_acc(a, m0, m1, k_len, wp, out):
-    """``out[m] += a[m, :k_len] @ W`` for m in [m0, m1) (a multiple of 4 rows).
-
-    ``wp`` (P, >= k_len, NC) packed W; ``out`` (M, >= P*NC). Rows in groups
-    of 32 outermost: a group's rows of ``a`` stay in L2 across the panels.
-    """
-    full_width()
-    npan = wp.shape[0]
-    for g in range(m0, m1, 32):
-        ge = min(m1, g + 32)
-        for p in range(npan):
-            for m in range(g, ge, 4):
-                _tile4_acc(a, m, k_len, wp, p, out, m)
-
-
 @njit(**_KERNEL)
 def _colsum(a, r0, r1, out, j0, j1):
     full_width()
@@ -166,27 +101,15 @@ def _colsum(a, r0, r1, out, j0, j1):
 
 
 # -------------------------------------------------------- forward gate rows
-# Same arithmetic as lstm_numba.cpu's rows, plus the stores of the tape.
+# lstm_numba.cpu's arithmetic (its _lstm_units; the RNN's rows themselves,
+# whose outputs are their tape), plus the stores of the tape.
 
 @njit(**_KERNEL)
 def _lstm_fwd_row(g, hg, cprev, cnew, out, hid):
     """Hoisted path: g holds x W_ih^T + b, hg h W_hh^T; g becomes (i, f, g, o)."""
     full_width()
     h1 = np.uint64(hid)
-    h2 = h1 + h1
-    h3 = h2 + h1
-    for j in range(np.uint64(0), h1):
-        gi = sigmoid(g[j] + hg[j])
-        gf = sigmoid(g[h1 + j] + hg[h1 + j])
-        gg = tanh(g[h2 + j] + hg[h2 + j])
-        go = sigmoid(g[h3 + j] + hg[h3 + j])
-        cc = gf * cprev[j] + gi * gg
-        g[j] = gi
-        g[h1 + j] = gf
-        g[h2 + j] = gg
-        g[h3 + j] = go
-        cnew[j] = cc
-        out[j] = go * tanh(cc)
+    _lstm_units(g, hg, False, cprev, cnew, True, out, h1, np.uint64(0), h1)
 
 
 @njit(**_KERNEL)
@@ -194,44 +117,29 @@ def _lstm_fwd_row1(g, cprev, cnew, out, hid):
     """Fused path: g holds both products and the biases already."""
     full_width()
     h1 = np.uint64(hid)
-    h2 = h1 + h1
-    h3 = h2 + h1
-    for j in range(np.uint64(0), h1):
-        gi = sigmoid(g[j])
-        gf = sigmoid(g[h1 + j])
-        gg = tanh(g[h2 + j])
-        go = sigmoid(g[h3 + j])
-        cc = gf * cprev[j] + gi * gg
-        g[j] = gi
-        g[h1 + j] = gf
-        g[h2 + j] = gg
-        g[h3 + j] = go
-        cnew[j] = cc
-        out[j] = go * tanh(cc)
+    _lstm_units(g, g, True, cprev, cnew, True, out, h1, np.uint64(0), h1)
 
 
-@njit(**_KERNEL)
-def _rnn_fwd_row(g, hg, out, hid):
-    full_width()
-    for j in range(np.uint64(0), np.uint64(hid)):
-        out[j] = tanh(g[j] + hg[j])
+@njit(inline="always", **_KERNEL)
+def _spill(tmp, w, n, dst, at, slots):
+    """dst[at[q] + jj] = tmp[slots[q]*w + jj] for jj < n: one array from the stack buffer.
 
-
-@njit(**_KERNEL)
-def _rnn_fwd_row1(g, out, hid):
-    full_width()
-    for j in range(np.uint64(0), np.uint64(hid)):
-        out[j] = tanh(g[j])
+    The GRU rows compute 64 units at a time into a stack buffer of w-wide
+    slots (which aliases nothing) and then copy each output array from it
+    in its own loop: stored straight from one loop, three or more arrays
+    gave LLVM's runtime alias checks (one per pair) more than its limit and
+    the loop ran scalar (11 ns per unit instead of ~1).
+    """
+    for jj in range(np.uint64(0), n):
+        for q in range(len(at)):
+            dst[at[q] + jj] = tmp[slots[q] * w + jj]
 
 
 @njit(**_KERNEL)
 def _gru_fwd_row(g, hg, b_hn, hprev, hn, out, hid):
     """g holds x W_ih^T + b (b_hr, b_hz folded in); g becomes (r, z, n), hn W_hn h + b_hn.
 
-    Three arrays are written: stored straight from the loop, LLVM's runtime
-    alias checks (one per pair of arrays) passed its limit and the loop ran
-    scalar (11 ns per unit instead of ~1). So the loop writes 64 units at a
-    time to a stack buffer (which aliases nothing), then copies each out.
+    Three arrays are written, so through a stack buffer (see :func:`_spill`).
     """
     full_width()
     one = out.dtype.type(1.0)
@@ -252,14 +160,9 @@ def _gru_fwd_row(g, hg, b_hn, hprev, hn, out, hid):
             tmp[2 * w + jj] = n
             tmp[3 * w + jj] = hh
             tmp[4 * w + jj] = (one - z) * n + z * hprev[j]
-        for jj in range(np.uint64(0), n_j):
-            g[j0 + jj] = tmp[jj]
-            g[h1 + j0 + jj] = tmp[w + jj]
-            g[h2 + j0 + jj] = tmp[2 * w + jj]
-        for jj in range(np.uint64(0), n_j):
-            hn[j0 + jj] = tmp[3 * w + jj]
-        for jj in range(np.uint64(0), n_j):
-            out[j0 + jj] = tmp[4 * w + jj]
+        _spill(tmp, w, n_j, g, (j0, h1 + j0, h2 + j0), (0, 1, 2))
+        _spill(tmp, w, n_j, hn, (j0,), (3,))
+        _spill(tmp, w, n_j, out, (j0,), (4,))
 
 
 # ------------------------------------------------------------ the forward
@@ -332,9 +235,9 @@ def fwd_range(cell, x2, batch, wih, bx, whh, zb, b_hn, h0, c0, out2, G, HN, CS, 
                     _gru_fwd_row(G[grow + i], hp[i], b_hn, hprev[rp0 + i], HN[grow + i],
                                  out2[o], hid)
                 elif fused:
-                    _rnn_fwd_row1(G[grow + i], out2[o], hid)
+                    _rnn_row1(G[grow + i], out2[o], hid)
                 else:
-                    _rnn_fwd_row(G[grow + i], hp[i], out2[o], hid)
+                    _rnn_row(G[grow + i], hp[i], out2[o], hid, 0, hid)
 
 
 @njit(**_KERNEL_PAR)
@@ -403,16 +306,9 @@ def _gru_bwd_row(a, hn, hprev, hp, go, carry, dgx, dgh, hid):
             tmp[2 * w + jj] = dn
             tmp[3 * w + jj] = dn * r
             tmp[4 * w + jj] = dh * z
-        for jj in range(np.uint64(0), n_j):
-            dgx[j0 + jj] = tmp[jj]
-            dgx[h1 + j0 + jj] = tmp[w + jj]
-            dgx[h2 + j0 + jj] = tmp[2 * w + jj]
-        for jj in range(np.uint64(0), n_j):
-            dgh[j0 + jj] = tmp[jj]
-            dgh[h1 + j0 + jj] = tmp[w + jj]
-            dgh[h2 + j0 + jj] = tmp[3 * w + jj]
-        for jj in range(np.uint64(0), n_j):
-            carry[j0 + jj] = tmp[4 * w + jj]
+        _spill(tmp, w, n_j, dgx, (j0, h1 + j0, h2 + j0), (0, 1, 2))
+        _spill(tmp, w, n_j, dgh, (j0, h1 + j0, h2 + j0), (0, 1, 3))
+        _spill(tmp, w, n_j, carry, (j0,), (4,))
 
 
 @njit(**_KERNEL)

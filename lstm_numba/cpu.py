@@ -84,21 +84,44 @@ def unavailable(name: str) -> str | None:
 # unsigned: with signed ones Numba's negative-index wraparound made LLVM
 # turn the gate offsets (hid + j, ...) into gathers.
 
+@njit(inline="always", **_KERNEL)
+def _lstm_units(xg, hg, fused, c_in, c_out, keep, out, h1, j0, j1):
+    """The LSTM cell on units [j0, j1) of one row: its one copy in the package.
+
+    ``fused``: ``xg`` holds both products and the biases (``hg`` unused).
+    ``keep``: write the activated gates (i, f, g, o) back over ``xg``, the
+    training forward's tape. ``c_in``/``c_out``: previous and new c (the same
+    array in inference). Both flags are constants where this is inlined, so
+    each caller compiles only its own case. ``h1``, ``j0``, ``j1`` unsigned.
+    """
+    h2 = h1 + h1
+    h3 = h2 + h1
+    for j in range(j0, j1):
+        if fused:
+            gi = sigmoid(xg[j])
+            gf = sigmoid(xg[h1 + j])
+            gg = tanh(xg[h2 + j])
+            go = sigmoid(xg[h3 + j])
+        else:
+            gi = sigmoid(xg[j] + hg[j])
+            gf = sigmoid(xg[h1 + j] + hg[h1 + j])
+            gg = tanh(xg[h2 + j] + hg[h2 + j])
+            go = sigmoid(xg[h3 + j] + hg[h3 + j])
+        cc = gf * c_in[j] + gi * gg
+        if keep:
+            xg[j] = gi
+            xg[h1 + j] = gf
+            xg[h2 + j] = gg
+            xg[h3 + j] = go
+        c_out[j] = cc
+        out[j] = go * tanh(cc)
+
+
 @unliteral_calls
 @njit(**_KERNEL)
 def _lstm_row(xg, hg, c, out, hid, j0, j1):
     full_width()
-    h1 = np.uint64(hid)
-    h2 = h1 + h1
-    h3 = h2 + h1
-    for j in range(np.uint64(j0), np.uint64(j1)):
-        gi = sigmoid(xg[j] + hg[j])
-        gf = sigmoid(xg[h1 + j] + hg[h1 + j])
-        gg = tanh(xg[h2 + j] + hg[h2 + j])
-        go = sigmoid(xg[h3 + j] + hg[h3 + j])
-        cc = gf * c[j] + gi * gg
-        c[j] = cc
-        out[j] = go * tanh(cc)
+    _lstm_units(xg, hg, False, c, c, False, out, np.uint64(hid), np.uint64(j0), np.uint64(j1))
 
 
 @unliteral_calls
@@ -129,16 +152,7 @@ def _lstm_row1(g, c, out, hid):
     """_lstm_row when both products are already summed into ``g``."""
     full_width()
     h1 = np.uint64(hid)
-    h2 = h1 + h1
-    h3 = h2 + h1
-    for j in range(np.uint64(0), h1):
-        gi = sigmoid(g[j])
-        gf = sigmoid(g[h1 + j])
-        gg = tanh(g[h2 + j])
-        go = sigmoid(g[h3 + j])
-        cc = gf * c[j] + gi * gg
-        c[j] = cc
-        out[j] = go * tanh(cc)
+    _lstm_units(g, g, True, c, c, False, out, h1, np.uint64(0), h1)
 
 
 @unliteral_calls
