@@ -18,6 +18,7 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
 from lstm_numba.report import build_report  # noqa: E402
+from lstm_numba.report import bench_names as bn  # noqa: E402
 from lstm_numba.report import section_evidence as ev  # noqa: E402
 from lstm_numba.report.load import load_results, rows  # noqa: E402
 from lstm_numba.report.page import Figure  # noqa: E402
@@ -50,13 +51,13 @@ def test_key_numbers_are_computed_from_the_results(built):
     page, _ = built
     df = load_results(FIXTURE).df
     keys = {k.what: k.value for k in page.section("evidence").result.key_numbers}
-    hz = rows(df, ev.HORIZON)
+    hz = rows(df, bn.HORIZON)
     for _, r in hz.iterrows():
         assert keys[f"[1] gradient horizon, {r['cell']} (steps; relative norm < 1e-3)"] == \
             f"{r['value']:.0f}"
-    tape = {r["cell"]: r["value"] for _, r in rows(df, ev.TAPE).iterrows()}
+    tape = {r["cell"]: r["value"] for _, r in rows(df, bn.CELL_TAPE).iterrows()}
     assert keys["[3] GRU / LSTM tape bytes per step"] == f"{tape['gru'] / tape['lstm']:.2f}×"
-    tr = {r["cell"]: r["value"] for _, r in rows(df, ev.TRAIN).iterrows()}
+    tr = {r["cell"]: r["value"] for _, r in rows(df, bn.CELL_TRAIN).iterrows()}
     assert keys["[2] LSTM / RNN time, training step"] == f"{tr['lstm'] / tr['rnn']:.2f}×"
     assert keys["[2] FLOPs LSTM : GRU : RNN"] == "4 : 3 : 1"
 
@@ -107,11 +108,11 @@ class _Ctx:
 
 
 def _claim1_rows(rnn_mse, gated_mse, horizons):
-    recs = [{"benchmark": ev.HORIZON, "cell": c, "value": v} for c, v in horizons.items()]
+    recs = [{"benchmark": bn.HORIZON, "cell": c, "value": v} for c, v in horizons.items()]
     for c in ("rnn", "lstm", "gru"):
         for t in (50, 100):
             mse = rnn_mse if c == "rnn" else gated_mse
-            recs.append({"benchmark": ev.ADDING, "cell": c, "seq_len": t, "step": 10,
+            recs.append({"benchmark": bn.ADDING, "cell": c, "seq_len": t, "step": 10,
                          "value": mse.get(t, 0.16)})
     return recs
 
@@ -134,9 +135,9 @@ def test_claim3_rules(tmp_path):
     def recs(gru_over_lstm):
         out = []
         for c, t in (("rnn", 1.0), ("lstm", 4.0), ("gru", 4.0 * gru_over_lstm)):
-            for b in (ev.INFER, ev.TRAIN):
+            for b in (bn.CELL_INFER, bn.CELL_TRAIN):
                 out.append({"benchmark": b, "cell": c, "value": t})
-            out.append({"benchmark": ev.TAPE, "cell": c, "value": 100.0 * t,
+            out.append({"benchmark": bn.CELL_TAPE, "cell": c, "value": 100.0 * t,
                         "batch": 8, "hidden": 16})
         return out
 
@@ -180,7 +181,7 @@ def test_claim4_rules(tmp_path):
     """Threads at B=1: < 1.5x supports the claim; a 2-core split that does reach it
     refutes it, unless the GPU record shows B=1 using under a tenth of the GPU."""
     def recs(t1, t2):
-        return [{"benchmark": ev.THREADS, "cell": "lstm", "backend": "numba-parallel",
+        return [{"benchmark": bn.THREADS, "cell": "lstm", "backend": "numba-parallel",
                  "batch": b, "hidden": 256, "threads": n, "value": v}
                 for b in (1, 64) for n, v in ((1, t1), (2, t2))]
 

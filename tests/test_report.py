@@ -19,8 +19,7 @@ pytest.importorskip("matplotlib")
 
 from lstm_numba import report  # noqa: E402
 from lstm_numba.backends import REGISTRY  # noqa: E402
-from lstm_numba.report.plots import SEQ_TIME  # noqa: E402
-from lstm_numba.report.plots_runtime import THREADS  # noqa: E402
+from lstm_numba.report.bench_names import SEQ_TIME, THREADS  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "data" / "asv_results"
 PLOTS = ["seq_len_time_per_step", "seq_len_throughput", "memory_vs_seq_len",

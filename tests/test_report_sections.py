@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 
 from lstm_numba import report  # noqa: E402
 from lstm_numba.report import sections  # noqa: E402
-from lstm_numba.report.plots import SEQ_TIME  # noqa: E402
+from lstm_numba.report.bench_names import SEQ_TIME  # noqa: E402
 
 ASV = Path(__file__).parent / "data" / "asv_results"
 PKG = "lstm_numba.report"

@@ -8,6 +8,7 @@ The package, by concern:
 - :mod:`.load`      asv's JSON results -> DataFrame; what is missing (from ``benchmarks.json``)
 - :mod:`.page`      what the page shows, as dataclasses (``Page``, ``SectionResult``, ...)
 - :mod:`.sections`  the ``Section`` plug-in registry: how to add a section (read it first)
+- :mod:`.bench_names`  every asv benchmark the report reads, named once (``file.Class.method``)
 - :mod:`.style`     colours and markers from the backend registry, axes, saving figures
 - :mod:`.plots`, :mod:`.plots_runtime`   the suite's plots
 - :mod:`.tables`    key numbers, time per step, other results, the footnote

@@ -1,7 +1,7 @@
 """The plots of the asv suite's size sweeps: time per step and throughput vs T,
 memory vs T, the roofline view over batch, and the speedup heatmaps.
 
-Each plot function reads the benchmarks named by the constants above it and
+Each plot function reads the benchmarks it names (constants of :mod:`.bench_names`) and
 appends its :class:`~.page.Figure` (or an :class:`~.page.Issue` saying why it
 was not drawn) to a :class:`~.page.SectionResult`.
 """
@@ -11,18 +11,10 @@ import numpy as np
 
 from ..backends import REGISTRY
 from ..cells import CELLS
+from .bench_names import (BH_EFF, BH_GFLOPS, BH_TIME, PEAK, PEAK_BASE, SEQ_THROUGHPUT, SEQ_TIME,
+                          SGEMM, TRACED)
 from .page import Issue
 from .style import legend, line, panel_row, shape_note
-
-SEQ_TIME = "bench_seq_len.SeqLen.time_forward"
-SEQ_THROUGHPUT = "bench_seq_len.SeqLenRates.track_throughput"
-PEAK = "bench_memory.Memory.peakmem_forward"
-PEAK_BASE = "bench_memory.Memory.peakmem_baseline"
-TRACED = "bench_memory.MemoryTraced.track_traced_bytes"
-BH_TIME = "bench_batch_hidden.BatchHidden.time_forward"
-BH_GFLOPS = "bench_batch_hidden.BatchHiddenRates.track_gflops"
-BH_EFF = "bench_batch_hidden.BatchHiddenRates.track_efficiency"
-SGEMM = "bench_batch_hidden.Sgemm.track_sgemm_gflops"
 
 
 def cells_in(d) -> list:

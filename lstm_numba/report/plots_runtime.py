@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bench_names import CACHED, COLD, ERROR, KERNELS, THREADS
 from .page import Issue
 from .plots import cells_in
 from .style import color, legend, line, marker, order, panels_by
-
-THREADS = "bench_threads.Threads.time_forward"
-COLD = "bench_compile.Compile.track_cold_compile"
-CACHED = "bench_compile.Compile.track_cached_first_call"
-KERNELS = "bench_compile.CompileKernels.track_kernel_compile"
-ERROR = "bench_accuracy.Accuracy.track_max_abs_error"
 
 #: A run on n threads this many times slower than on 1 was spoiled by load.
 SUSPECT_SLOWDOWN = 3.0

@@ -3,6 +3,9 @@ step, key numbers, and one section per question the suite asks."""
 from __future__ import annotations
 
 from . import plots, plots_runtime as rt, tables
+from .bench_names import (BH_EFF, BH_GFLOPS, BH_TIME, CACHED, COLD, ERROR, KERNELS, PEAK,
+                          PEAK_BASE, SEQ_EFF, SEQ_GFLOPS, SEQ_THROUGHPUT, SEQ_TIME, SGEMM,
+                          THREADS, THREADS_IN_USE, TRACED)
 from .page import SectionResult
 from .sections import Section
 
@@ -26,26 +29,25 @@ def _plots(*fns):
 
 
 SECTIONS = [
-    Section("steps", "Time per step (µs), forward pass / T", _steps, needs=(plots.SEQ_TIME,)),
+    Section("steps", "Time per step (µs), forward pass / T", _steps, needs=(SEQ_TIME,)),
     Section("key-numbers", "Key numbers", _keys),
     Section("seq-len", "Sequence length", _plots(plots.plot_seq_len),
-            needs=(plots.SEQ_TIME, plots.SEQ_THROUGHPUT, "bench_seq_len.SeqLenRates.track_gflops",
-                   "bench_seq_len.SeqLenRates.track_efficiency"),
+            needs=(SEQ_TIME, SEQ_THROUGHPUT, SEQ_GFLOPS, SEQ_EFF),
             intro="What a layer costs as T grows (bench_seq_len)."),
     Section("memory", "Memory", _plots(plots.plot_memory),
-            needs=(plots.PEAK, plots.PEAK_BASE, plots.TRACED),
+            needs=(PEAK, PEAK_BASE, TRACED),
             intro="How memory grows with T (bench_memory)."),
     Section("batch-hidden", "Batch and hidden size", _plots(plots.plot_roofline,
                                                             plots.plot_heatmaps),
-            needs=(plots.BH_TIME, plots.BH_GFLOPS, plots.BH_EFF, plots.SGEMM),
+            needs=(BH_TIME, BH_GFLOPS, BH_EFF, SGEMM),
             intro="Where batching is nearly free, and the speedups over the notes' loop "
                   "and torch (bench_batch_hidden)."),
     Section("threads", "Threads", _plots(rt.plot_threads),
-            needs=(rt.THREADS, "bench_threads.Threads.track_threads_in_use"),
+            needs=(THREADS, THREADS_IN_USE),
             intro="What more cores buy at batch 1 and 64 (bench_threads)."),
     Section("compile", "JIT compile", _plots(rt.plot_compile),
-            needs=(rt.COLD, rt.CACHED, rt.KERNELS),
+            needs=(COLD, CACHED, KERNELS),
             intro="What the JIT costs, cold and from the cache (bench_compile)."),
-    Section("accuracy", "Accuracy", _plots(rt.plot_accuracy), needs=(rt.ERROR,),
+    Section("accuracy", "Accuracy", _plots(rt.plot_accuracy), needs=(ERROR,),
             intro="Does every backend still compute the same thing (bench_accuracy)?"),
 ]

@@ -16,22 +16,10 @@ import math
 
 from ..cells import CELLS, flops_per_step
 from . import style
+from .bench_names import (ADDING, CELL_INFER, CELL_TAPE, CELL_TRAIN, FLOW, HORIZON, LIMITS,
+                          LIMITS_THREADS, SEQ_TIME, SYNC_THREADS, TAPE, THREADS)
 from .page import Issue, KeyNumber, SectionResult, Table
 from .sections import Section
-
-C = "bench_claims."
-HORIZON = C + "GradientFlow.track_horizon"
-FLOW = C + "GradientFlowCurve.track_relative_norm"
-ADDING = C + "Adding.track_test_mse"
-INFER = C + "CellCost.track_infer_seconds"
-TRAIN = C + "CellCost.track_train_seconds"
-TAPE = C + "CellCost.track_tape_bytes_per_step"
-SEQ = "bench_seq_len.SeqLen.time_forward"
-THREADS = "bench_threads.Threads.time_forward"
-LIMITS = "bench_limits.Limits.time_forward"
-LIMITS_THREADS = "bench_limits.LimitsThreads.time_forward"
-SYNC = "bench_limits.SyncThreads.track_ns"
-TRAIN_TAPE = "bench_train.TrainTape.track_tape_bytes_per_step"
 
 #: The constant predictor's test MSE on the adding problem (Var(U1 + U2) = 2/12).
 CONSTANT_MSE = 1.0 / 6.0
@@ -253,14 +241,14 @@ def _per_cell(d, **where):
 
 def _inference_times(ctx):
     """Per cell, numba inference seconds at the largest T of bench_seq_len (else CellCost)."""
-    seq = ctx.rows(SEQ)
+    seq = ctx.rows(SEQ_TIME)
     if not seq.empty:
         s = seq[seq["backend"] == "numba"]
         if len(s):
             t = int(s["seq_len"].max())
-            return _per_cell(s, seq_len=t), SEQ, f"numba, T={t}, " + style.shape_note(
+            return _per_cell(s, seq_len=t), SEQ_TIME, f"numba, T={t}, " + style.shape_note(
                 s, ("batch", "hidden", "threads"))
-    return _per_cell(ctx.rows(INFER)), INFER, "numba, CellCost sizes"
+    return _per_cell(ctx.rows(CELL_INFER)), CELL_INFER, "numba, CellCost sizes"
 
 
 def _gpu_frame(ctx):
@@ -300,8 +288,8 @@ def claim_cost(ctx, n: int) -> _Claim:
     """Claim 2 (n=2: LSTM vs FLOPs) or claim 3 (n=3: GRU vs LSTM)."""
     cl = _Claim(n)
     inf, inf_src, inf_where = _inference_times(ctx)
-    train = _per_cell(ctx.rows(TRAIN))
-    tape = _per_cell(ctx.rows(TAPE))
+    train = _per_cell(ctx.rows(CELL_TRAIN))
+    tape = _per_cell(ctx.rows(CELL_TAPE))
     if not any(inf.values()):
         cl.missing("no inference time per cell", RUN + "bench_seq_len.SeqLen")
     if not any(train.values()):
@@ -339,7 +327,7 @@ def claim_cost(ctx, n: int) -> _Claim:
         cl.key("FLOPs LSTM : GRU : RNN",
                " : ".join(f"{fl[c] / fl['rnn']:.0f}" for c in ("lstm", "gru", "rnn")), "cells.py")
         cl.key("LSTM / RNN time, inference", _x(r_inf), inf_src)
-        cl.key("LSTM / RNN time, training step", _x(r_tr), TRAIN)
+        cl.key("LSTM / RNN time, training step", _x(r_tr), CELL_TRAIN)
         if gpu and gpu.get("lstm") and gpu.get("rnn"):
             cl.key("LSTM / RNN time, GPU (cuDNN)", _x(_ratio(gpu["lstm"], gpu["rnn"])),
                    "gpu_check")
@@ -359,8 +347,8 @@ def claim_cost(ctx, n: int) -> _Claim:
         r_inf, r_tr = _ratio(inf["gru"], inf["lstm"]), _ratio(train["gru"], train["lstm"])
         r_mem = _ratio(tape["gru"], tape["lstm"])
         cl.key("GRU / LSTM time, inference", _x(r_inf), inf_src)
-        cl.key("GRU / LSTM time, training step", _x(r_tr), TRAIN)
-        cl.key("GRU / LSTM tape bytes per step", _x(r_mem), TAPE)
+        cl.key("GRU / LSTM time, training step", _x(r_tr), CELL_TRAIN)
+        cl.key("GRU / LSTM tape bytes per step", _x(r_mem), CELL_TAPE)
         if gpu and gpu.get("gru") and gpu.get("lstm"):
             cl.key("GRU / LSTM time, GPU (cuDNN)", _x(_ratio(gpu["gru"], gpu["lstm"])),
                    "gpu_check")
@@ -459,10 +447,10 @@ def claim_parallel(ctx) -> _Claim:
                 tt = int(two["seq_len"].max())
                 scan = _ratio(_value(both, seq_len=tt), _value(two, seq_len=tt))
                 cl.key(f"minGRU scan thread speed-up, B=1, T={tt}", _x(scan), LIMITS_THREADS)
-    sync = ctx.rows(SYNC)
+    sync = ctx.rows(SYNC_THREADS)
     if not sync.empty and (sync["mode"] == "pingpong").any():
         cl.key("two-thread ping-pong (the per-step sync floor)",
-               f"{_value(sync, mode='pingpong'):.0f} ns", SYNC)
+               f"{_value(sync, mode='pingpong'):.0f} ns", SYNC_THREADS)
     # Rule: supported when the LSTM gains < 1.5x from threads at B=1 (and, if measured,
     # less than the scan does); it depends on the batch when B=max gains >= 1.5x.
     # When 2 cores do split a B=1 step >= 1.5x: it depends on the machine's width if
@@ -492,11 +480,11 @@ def claim_parallel(ctx) -> _Claim:
 
 def claim_memory(ctx) -> _Claim:
     cl = _Claim(5)
-    tape = _per_cell(ctx.rows(TAPE))
+    tape = _per_cell(ctx.rows(CELL_TAPE))
     if not any(tape.values()):
         cl.missing("no tape bytes per cell", RUN + "bench_claims.CellCost")
         return cl
-    d = ctx.rows(TAPE)
+    d = ctx.rows(CELL_TAPE)
     b, h = int(d["batch"].iloc[0]), int(d["hidden"].iloc[0])
     # Counted, not measured (no attention training backend): a flash-attention backward
     # keeps q, k, v, the output and one softmax statistic per query: (4H + 1) B floats.
@@ -515,14 +503,14 @@ def claim_memory(ctx) -> _Claim:
           "bytes per step", log=True)
     for c in CELLS:
         if tape[c]:
-            cl.key(f"tape bytes per step, {c}", _bytes(tape[c]), TAPE)
-    tt = ctx.rows(TRAIN_TAPE)
+            cl.key(f"tape bytes per step, {c}", _bytes(tape[c]), CELL_TAPE)
+    tt = ctx.rows(TAPE)
     if not tt.empty and (tt["backend"] == "torch").any():
         sub = tt[(tt["cell"] == "lstm") & (tt["checkpoint"] == "none")] if "checkpoint" in \
             tt.columns else tt[tt["cell"] == "lstm"]
         r = _ratio(_value(sub, backend="numba"), _value(sub, backend="torch"))
         if r:
-            cl.key("LSTM tape, numba / torch autograd (bench_train)", _x(r), TRAIN_TAPE)
+            cl.key("LSTM tape, numba / torch autograd (bench_train)", _x(r), TAPE)
     add = ctx.rows(ADDING)
     solved = {}
     if not add.empty:
@@ -583,8 +571,8 @@ def build(ctx) -> SectionResult:
 
 SECTIONS = [Section(
     "evidence", "The notes' claims, measured", build,
-    needs=(HORIZON, FLOW, ADDING, INFER, TRAIN, TAPE, SEQ, THREADS, LIMITS, LIMITS_THREADS,
-           SYNC, TRAIN_TAPE),
+    needs=(HORIZON, FLOW, ADDING, CELL_INFER, CELL_TRAIN, CELL_TAPE, SEQ_TIME, THREADS, LIMITS,
+           LIMITS_THREADS, SYNC_THREADS, TAPE),
     intro="The notes (an LSTM/GRU explainer) make five claims. Each gets a verdict computed "
           "from this machine's results by the rule written in section_evidence.py, its key "
           "numbers, its plot and the command that reproduces it.")]

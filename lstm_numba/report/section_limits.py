@@ -18,23 +18,12 @@ import numpy as np
 from .. import costmodel
 from ..cells import flops
 from . import style
+from .bench_names import (BANDWIDTH, BOUND, BOUND_THREADS, CACHES, FMA, LIMITS, LIMITS_BATCH,
+                          LIMITS_THREADS, PEAK_SGEMM, PERCENT, PERCENT_THREADS, SYNC,
+                          SYNC_THREADS)
 from .page import Issue, KeyNumber, SectionResult, Table
 from .sections import Section
 
-B = "bench_limits."
-TIME_B1 = B + "Limits.time_forward"
-TIME_THREADS = B + "LimitsThreads.time_forward"
-TIME_B16 = B + "LimitsBatch.time_forward"
-BOUND = B + "Bounds.track_bound"
-PERCENT = B + "Bounds.track_percent_of_bound"
-BOUND2 = B + "BoundsThreads.track_bound"
-PERCENT2 = B + "BoundsThreads.track_percent_of_bound"
-FMA = B + "Peak.track_fma_gflops"
-SGEMM = B + "Peak.track_sgemm_gflops"
-BANDWIDTH = B + "Bandwidth.track_gbs"
-SYNC = B + "Sync.track_ns"
-SYNC2 = B + "SyncThreads.track_ns"
-CACHES = B + "Caches.track_bytes"
 CELLS = ("lstm", "mingru", "minlstm", "attention")
 NAMES = {"lstm": "LSTM", "mingru": "minGRU", "minlstm": "minLSTM", "attention": "attention"}
 #: Project backends held to the issue's target (>= 50 % of the bound).
@@ -58,8 +47,8 @@ def _rows(ctx, *names):
 def machine_from_rows(ctx) -> costmodel.Machine | None:
     """The cost model's :class:`~lstm_numba.costmodel.Machine` from the limit
     tracks of this run; None when one of them is missing."""
-    fma, sg, bw, caches = (ctx.rows(n) for n in (FMA, SGEMM, BANDWIDTH, CACHES))
-    sync = _rows(ctx, SYNC, SYNC2)
+    fma, sg, bw, caches = (ctx.rows(n) for n in (FMA, PEAK_SGEMM, BANDWIDTH, CACHES))
+    sync = _rows(ctx, SYNC, SYNC_THREADS)
     if fma.empty or bw.empty or sync.empty or caches.empty:
         return None
     threads = tuple(sorted(int(t) for t in set(fma["threads"])))
@@ -291,7 +280,7 @@ def _speedup_plot(ctx, res, one, two, m):
 
 
 def _percent_table(ctx, res, m):
-    bound, pct = _rows(ctx, BOUND, BOUND2), _rows(ctx, PERCENT, PERCENT2)
+    bound, pct = _rows(ctx, BOUND, BOUND_THREADS), _rows(ctx, PERCENT, PERCENT_THREADS)
     if bound.empty or pct.empty:
         res.issues.append(Issue("missing", "% of bound: no bench_limits.Bounds results"))
         return
@@ -348,7 +337,7 @@ def _machine_table(res, m):
 
 def build(ctx) -> SectionResult:
     res = SectionResult()
-    one = ctx.rows(TIME_B1)
+    one = ctx.rows(LIMITS)
     if one.empty:
         res.issues.append(Issue("missing", "limits: no bench_limits.Limits results"))
         return res
@@ -367,8 +356,8 @@ def build(ctx) -> SectionResult:
                  f"T ≈ {tx:,.0f}" + (" (extrapolated)" if how == "extrapolated" else "")
                  if how != "a is already slower" else f"below T={tx:,.0f}")
         res.key_numbers.append(KeyNumber(f"attention slower than {NAMES[other]} from "
-                                         "(batch 1, fastest backends)", value, TIME_B1))
-    b16 = ctx.rows(TIME_B16)
+                                         "(batch 1, fastest backends)", value, LIMITS))
+    b16 = ctx.rows(LIMITS_BATCH)
     if b16.empty:
         res.issues.append(Issue("missing", "limits at batch 16: no bench_limits.LimitsBatch "
                                            "results"))
@@ -376,14 +365,14 @@ def build(ctx) -> SectionResult:
         nb = style.num(int(b16["batch"].iloc[0]))
         _time_plot(ctx, res, b16, m, "limits_time_vs_T_batch16", f"Time vs T at batch {nb}",
                    f"batch {nb}")
-    speed = _speedup_plot(ctx, res, one, ctx.rows(TIME_THREADS), m)
+    speed = _speedup_plot(ctx, res, one, ctx.rows(LIMITS_THREADS), m)
     for (c, b), label in ((("mingru", "numba-parallel"), "minGRU scan"),
                           (("lstm", "numba-parallel"), "LSTM")):
         hits = [(k, v) for k, v in speed.items() if k[:2] == (c, b)]
         if hits:
             (_, _, t, p), s = max(hits, key=lambda kv: kv[0][2])
             res.key_numbers.append(KeyNumber(f"{label} ({b}) speedup on {p} threads, B=1, "
-                                             f"T={t}", f"{s:.2f}×", TIME_THREADS))
+                                             f"T={t}", f"{s:.2f}×", LIMITS_THREADS))
     _percent_table(ctx, res, m)
     if m is not None:
         _machine_table(res, m)
@@ -399,8 +388,8 @@ def build(ctx) -> SectionResult:
 
 SECTIONS = [Section(
     "limits", "The parallelization limit: LSTM vs scan vs attention", build,
-    needs=(TIME_B1, TIME_THREADS, TIME_B16, BOUND, PERCENT, BOUND2, PERCENT2, FMA, SGEMM,
-           BANDWIDTH, SYNC, SYNC2, CACHES),
+    needs=(LIMITS, LIMITS_THREADS, LIMITS_BATCH, BOUND, PERCENT, BOUND_THREADS, PERCENT_THREADS,
+           FMA, PEAK_SGEMM, BANDWIDTH, SYNC, SYNC_THREADS, CACHES),
     intro="Why an LSTM is hard to parallelize, measured: its step needs the previous one, "
           "so its time is linear in T and a second thread buys little at batch 1; minGRU "
           "and minLSTM drop h from the gates and run as a parallel scan; attention has no "

@@ -4,18 +4,11 @@ bytes each backend keeps for the backward (benchmarks/bench_train.py)."""
 from __future__ import annotations
 
 from . import style
+from .bench_names import TAPE, TRAIN_BASE, TRAIN_EFF, TRAIN_GFLOPS, TRAIN_PEAK, TRAIN_TIME
+# the inference forward that training is set beside, under this section's names
+from .bench_names import PEAK as INF_PEAK, PEAK_BASE as INF_BASE, SEQ_TIME as INF_TIME
 from .page import Issue, KeyNumber, SectionResult, Table
 from .sections import Section
-
-TRAIN_TIME = "bench_train.TrainSeqLen.time_train_step"
-INF_TIME = "bench_seq_len.SeqLen.time_forward"
-TRAIN_PEAK = "bench_train.TrainMemory.peakmem_train_step"
-TRAIN_BASE = "bench_train.TrainMemory.peakmem_baseline"
-INF_PEAK = "bench_memory.Memory.peakmem_forward"
-INF_BASE = "bench_memory.Memory.peakmem_baseline"
-TAPE = "bench_train.TrainTape.track_tape_bytes_per_step"
-GFLOPS = "bench_train.TrainRates.track_gflops"
-EFF = "bench_train.TrainRates.track_efficiency"
 
 _KEY = ("cell", "backend", "seq_len", "batch", "hidden", "threads")
 
@@ -148,7 +141,7 @@ def _tape_table(ctx, res):
 
 
 def _rates_table(ctx, res):
-    g, e = ctx.rows(GFLOPS), ctx.rows(EFF)
+    g, e = ctx.rows(TRAIN_GFLOPS), ctx.rows(TRAIN_EFF)
     if g.empty:
         return
     rows = []
@@ -170,7 +163,7 @@ def build(ctx) -> SectionResult:
 
 SECTIONS = [Section(
     "train", "Training: forward + backward", build,
-    needs=(TRAIN_TIME, INF_TIME, TRAIN_PEAK, TRAIN_BASE, TAPE, GFLOPS, EFF),
+    needs=(TRAIN_TIME, INF_TIME, TRAIN_PEAK, TRAIN_BASE, TAPE, TRAIN_GFLOPS, TRAIN_EFF),
     intro="What a training step costs (bench_train): backpropagation through time "
           "walks the sequence again in reverse, with two products with w_hh per step, and "
           "keeps a tape of every step for it unless checkpointed.")]

@@ -9,12 +9,14 @@ How to add a section
 --------------------
 1. Create ``lstm_numba/report/section_<name>.py`` (if its name is not in
    :data:`MODULES` yet, add it there, where it should appear on the page).
+   The asv benchmarks it reads are named in :mod:`.bench_names`: import
+   them from there, adding any that is not there yet (under the file that
+   defines it; a test checks each name against ``benchmarks/``).
 2. In it define a build function ``build(ctx: Context) -> SectionResult``::
 
+       from .bench_names import TRAIN_TIME   # the asv benchmarks you read
        from .page import Figure, Issue, KeyNumber, SectionResult, Table
        from .sections import Context, Section
-
-       TRAIN_TIME = "bench_train.Train.time_step"      # the asv benchmark names you read
 
        def build(ctx: Context) -> SectionResult:
            res = SectionResult()

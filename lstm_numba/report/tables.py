@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import REGISTRY
+from .bench_names import (BH_EFF, BH_GFLOPS, CACHED, COLD, ERROR, RACE_RATIO, SEQ_TIME, SGEMM,
+                          THREADS)
 from .load import BASE_COLUMNS, rows
 from .page import KeyNumber, Table
-from .plots import BH_EFF, BH_GFLOPS, SEQ_TIME, SGEMM, cells_in
-from .plots_runtime import CACHED, COLD, ERROR, THREADS
+from .plots import cells_in
 from .style import fmt_time, num, order, shape_note
-
-RACE_RATIO = "bench_race.Race.track_ratio_to_torch"
 
 
 def _threads(n) -> str:
@@ -94,7 +93,7 @@ def step_tables(df) -> tuple[list[Table], str]:
     if d.empty:
         return [], ""
     d = d.assign(us=d["value"] / d["seq_len"] * 1e6)
-    note = ("Median of asv's samples (bench_seq_len.SeqLen.time_forward), "
+    note = (f"Median of asv's samples ({SEQ_TIME}), "
             + shape_note(d, ("batch", "hidden", "threads")))
     out = []
     for cell in cells_in(d):
