@@ -2,19 +2,25 @@
 
 ``out[o0+i, :] = a[r0+i, :] @ W + bias`` for i < m, with ``W`` (K, N) packed
 once per forward pass into panels of NC columns: ``wp[p, k, c] = W[k, p*NC+c]``
-(zero past N). NC = 64 float32 (4 AVX-512 registers) or 32 float64.
+(zero past N). NC = 32 float32 or 16 float64: two AVX-512 registers, 128
+bytes, so a panel's K rows lie one after the other in memory.
 
 Why a hand-written kernel and not ``np.dot``: the per-step product of a
 recurrent layer is small (B rows) and BLAS pays its set-up on every step
 (measured 42-53 GFLOP/s at B=16 with OpenBLAS here). Here a tile of 8 rows x
-NC/2 columns (16 vector registers) is accumulated in registers over the whole
-K loop: per k, 2 vector loads of the panel, 8 broadcasts and 16 FMAs, so the
-panel costs 0.25 byte of cache traffic per FLOP (a 4 x NC tile, used for 4
-leftover rows, costs 0.5: on an Intel core that streams the panel from L2
-that capped it near 100 GFLOP/s). At one row (batch 1) a 1 x 4*NC tile over
-four panels gives 16 independent FMA chains. The tile lives in a stack array
-(:func:`_stack`) that LLVM promotes to registers once the constant-length
-loops are unrolled.
+one panel (16 vector registers) is accumulated in registers over the whole K
+loop: per k, 2 vector loads of the panel, 8 broadcasts and 16 FMAs. That
+reads 0.25 byte of panel per FLOP, and a panel of K = 256 (32 KiB, one
+contiguous block) stays in L1 while every 8-row group of the batch passes
+over it. (The first design, 4 rows x 64 columns, read 0.5 byte per FLOP; and
+8 rows x half of a 64-column panel strode 256 bytes per k, which left half
+of L1's sets unused: the panel fell out of L1 and was streamed from L2 for
+every row group. On the Intel Xeon here, 1 thread, K = 256-512: ~95-100,
+~115-130 and 140-150 GFLOP/s respectively, the last at the same-process
+sgemm's rate.) At one row (batch 1) a 1 x 8-panel tile gives 16
+independent FMA chains. The tile lives in a stack array (:func:`_stack`)
+that LLVM promotes to registers once the constant-length loops are
+unrolled.
 
 Four compiler settings make that happen, each checked in the assembly:
 
@@ -122,8 +128,8 @@ def unliteral_calls(dispatcher):
 
 
 def panel_width(dtype) -> int:
-    """NC: columns per packed panel, 4 AVX-512 registers of ``dtype``."""
-    return 64 if np.dtype(dtype) == np.float32 else 32
+    """NC: columns per packed panel, 2 AVX-512 registers (128 bytes) of ``dtype``."""
+    return 32 if np.dtype(dtype) == np.float32 else 16
 
 
 def _nc(a):  # pragma: no cover - replaced by the overload in @njit code
@@ -133,7 +139,7 @@ def _nc(a):  # pragma: no cover - replaced by the overload in @njit code
 @overload(_nc, inline="always")
 def _ov_nc(a):
     # A compile-time constant, so the tile loops have constant trip counts.
-    w = 64 if a.dtype == types.float32 else 32
+    w = 32 if a.dtype == types.float32 else 16
     return lambda a: w
 
 
@@ -217,11 +223,10 @@ def pack_transposed(w, wp):
 
 
 # ---------------------------------------------------------- register tiles
-# A tile is ``acc``, a stack array of 256 elements that LLVM keeps in vector
-# registers once the constant-length loops below are unrolled: 8 rows x NC/2
-# columns (row i at acc[32*i:]) or 4 rows x NC (row i at acc[64*i:]), 16
-# vector registers either way. The helpers are inlined into one function,
-# so ``rows``, ``width`` and ``stride`` are constants there.
+# A tile is ``acc``, a stack array that LLVM keeps in vector registers once
+# the constant-length loops below are unrolled: 8 rows x one panel (row i at
+# acc[32*i:]), 16 vector registers. The helpers are inlined into one
+# function, so ``rows``, ``width`` and ``stride`` are constants there.
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
 def _fill(acc, bias, n0, rows, width, stride):
@@ -248,16 +253,12 @@ def _store(acc, out, o, n0, rows, width, stride):
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _acc8(acc, a, r, k_len, wp, p, c0):
-    """Tile (8 x NC/2) += a[r:r+8, :k_len] @ columns c0..c0+NC/2 of panel p.
+def _acc8(acc, a, r, k_len, wp, p):
+    """Tile (8 x NC) += a[r:r+8, :k_len] @ panel p.
 
-    Per k: 2 vector loads of the panel, 8 broadcasts, 16 FMAs. Half the
-    panel's bytes per FMA of a 4 x NC tile: on the Intel Xeon here (2 MiB
-    L2 per core) the 4 x NC tile read 0.5 byte per FLOP from L2 and topped
-    out near 95-100 GFLOP/s; this one reaches 115-130 (1 thread,
-    K = 256-512, measured side by side).
+    Per k: 2 vector loads of the panel, 8 broadcasts, 16 FMAs.
     """
-    hw = _nc(wp) // 2
+    nc = _nc(wp)
     for k in range(k_len):
         a0 = a[r, k]
         a1 = a[r + 1, k]
@@ -267,8 +268,8 @@ def _acc8(acc, a, r, k_len, wp, p, c0):
         a5 = a[r + 5, k]
         a6 = a[r + 6, k]
         a7 = a[r + 7, k]
-        for c in range(hw):
-            w = wp[p, k, c0 + c]
+        for c in range(nc):
+            w = wp[p, k, c]
             acc[c] += a0 * w
             acc[32 + c] += a1 * w
             acc[64 + c] += a2 * w
@@ -281,7 +282,7 @@ def _acc8(acc, a, r, k_len, wp, p, c0):
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
 def _acc4(acc, a, r, k_len, wp, p):
-    """Tile (4 x NC) += a[r:r+4, :k_len] @ panel p (4 leftover rows)."""
+    """Tile (4 x NC) += a[r:r+4, :k_len] @ panel p (4 leftover rows; 8 chains)."""
     nc = _nc(wp)
     for k in range(k_len):
         a0 = a[r, k]
@@ -291,71 +292,81 @@ def _acc4(acc, a, r, k_len, wp, p):
         for c in range(nc):
             w = wp[p, k, c]
             acc[c] += a0 * w
-            acc[64 + c] += a1 * w
-            acc[128 + c] += a2 * w
-            acc[192 + c] += a3 * w
+            acc[32 + c] += a1 * w
+            acc[64 + c] += a2 * w
+            acc[96 + c] += a3 * w
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _row4panels(a, r, k_len, wp, p, bias, out, o):
-    """One row x four panels (4*NC columns): 16 independent FMA chains."""
+def _row8panels(a, r, k_len, wp, p, bias, out, o):
+    """One row x eight panels (8*NC columns): 16 independent FMA chains."""
     nc = _nc(wp)
-    acc = _stack(256, wp)          # panel q at acc[64*q:64*q+nc]
-    for q in range(4):
+    acc = _stack(256, wp)          # panel p+q at acc[32*q:32*q+nc]
+    for q in range(8):
         for c in range(nc):
-            acc[64 * q + c] = bias[(p + q) * nc + c]
+            acc[32 * q + c] = bias[(p + q) * nc + c]
     for k in range(k_len):
         a0 = a[r, k]
         for c in range(nc):
             acc[c] += a0 * wp[p, k, c]
-            acc[64 + c] += a0 * wp[p + 1, k, c]
-            acc[128 + c] += a0 * wp[p + 2, k, c]
-            acc[192 + c] += a0 * wp[p + 3, k, c]
-    for q in range(4):
+            acc[32 + c] += a0 * wp[p + 1, k, c]
+            acc[64 + c] += a0 * wp[p + 2, k, c]
+            acc[96 + c] += a0 * wp[p + 3, k, c]
+            acc[128 + c] += a0 * wp[p + 4, k, c]
+            acc[160 + c] += a0 * wp[p + 5, k, c]
+            acc[192 + c] += a0 * wp[p + 6, k, c]
+            acc[224 + c] += a0 * wp[p + 7, k, c]
+    for q in range(8):
         for c in range(nc):
-            out[o, (p + q) * nc + c] = acc[64 * q + c]
+            out[o, (p + q) * nc + c] = acc[32 * q + c]
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
 def _row1panel(a, r, k_len, wp, p, bias, out, o):
-    """One row x one panel, k split in two halves of chains (8 in flight)."""
+    """One row x one panel, k split four ways (8 chains in flight)."""
     nc = _nc(wp)
-    acc = _stack(128, wp)
+    acc = _stack(128, wp)          # k % 4 == q at acc[32*q:32*q+nc]
     n0 = p * nc
     for c in range(nc):
         acc[c] = bias[n0 + c]
+        acc[32 + c] = 0.0
         acc[64 + c] = 0.0
-    k2 = k_len // 2
-    for k in range(k2):
-        a0 = a[r, 2 * k]
-        a1 = a[r, 2 * k + 1]
+        acc[96 + c] = 0.0
+    k4 = k_len - k_len % 4
+    for k in range(0, k4, 4):
+        a0 = a[r, k]
+        a1 = a[r, k + 1]
+        a2 = a[r, k + 2]
+        a3 = a[r, k + 3]
         for c in range(nc):
-            acc[c] += a0 * wp[p, 2 * k, c]
-            acc[64 + c] += a1 * wp[p, 2 * k + 1, c]
-    if k_len % 2:
-        a0 = a[r, k_len - 1]
+            acc[c] += a0 * wp[p, k, c]
+            acc[32 + c] += a1 * wp[p, k + 1, c]
+            acc[64 + c] += a2 * wp[p, k + 2, c]
+            acc[96 + c] += a3 * wp[p, k + 3, c]
+    for k in range(k4, k_len):
+        a0 = a[r, k]
         for c in range(nc):
-            acc[c] += a0 * wp[p, k_len - 1, c]
+            acc[c] += a0 * wp[p, k, c]
     for c in range(nc):
-        out[o, n0 + c] = acc[c] + acc[64 + c]
+        out[o, n0 + c] = (acc[c] + acc[32 + c]) + (acc[64 + c] + acc[96 + c])
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
 def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
-    """One row (batch 1, or a leftover row): groups of four panels, then the rest.
+    """One row (batch 1, or a leftover row): groups of eight panels, then the rest.
 
     One loop (and one call site of each inlined tile, which halves the
     compile time) walks the work items forwards or backwards.
     """
     npan = p1 - p0
-    ng = npan // 4
-    items = ng + npan - 4 * ng
+    ng = npan // 8
+    items = ng + npan - 8 * ng
     for s in range(items):
         it = items - 1 - s if reverse else s
         if it < ng:
-            _row4panels(a, r, k_len, wp, p0 + 4 * it, bias, out, o)
+            _row8panels(a, r, k_len, wp, p0 + 8 * it, bias, out, o)
         else:
-            _row1panel(a, r, k_len, wp, p0 + 3 * ng + it, bias, out, o)
+            _row1panel(a, r, k_len, wp, p0 + 7 * ng + it, bias, out, o)
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -366,37 +377,36 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
     ``dual``: add the second product in the same registers. ``onto_out``:
     start from ``out``'s rows instead of ``bias`` (``out += ...``). Both are
     constants where this is inlined, so each caller compiles only its own
-    case. Rows go 8 at a time (8 x NC/2 tiles, both halves of a panel before
-    the next panel), then 4 (4 x NC), then one by one (:func:`_row`).
+    case. Per panel, rows go 8 at a time (8 x NC tiles: the panel stays in
+    L1 across the row groups), then 4; then the rows left one by one
+    (:func:`_row`).
     """
     nc = _nc(wp1)
-    hw = nc // 2
     m8 = m - m % 8
     m4 = m8 + 4 if m - m8 >= 4 else m8
     npan = p1 - p0
     acc = _stack(256, wp1)
     for s in range(npan):
         p = p1 - 1 - s if reverse else p0 + s
-        for h in range(2):
-            n0 = p * nc + h * hw
-            for i in range(0, m8, 8):
-                if onto_out:
-                    _load(acc, out, o0 + i, n0, 8, hw, 32)
-                else:
-                    _fill(acc, bias, n0, 8, hw, 32)
-                _acc8(acc, a1, r1 + i, k1, wp1, p, h * hw)
-                if dual:
-                    _acc8(acc, a2, r2 + i, k2, wp2, p, h * hw)
-                _store(acc, out, o0 + i, n0, 8, hw, 32)
+        n0 = p * nc
+        for i in range(0, m8, 8):
+            if onto_out:
+                _load(acc, out, o0 + i, n0, 8, nc, 32)
+            else:
+                _fill(acc, bias, n0, 8, nc, 32)
+            _acc8(acc, a1, r1 + i, k1, wp1, p)
+            if dual:
+                _acc8(acc, a2, r2 + i, k2, wp2, p)
+            _store(acc, out, o0 + i, n0, 8, nc, 32)
         if m4 > m8:
             if onto_out:
-                _load(acc, out, o0 + m8, p * nc, 4, nc, 64)
+                _load(acc, out, o0 + m8, n0, 4, nc, 32)
             else:
-                _fill(acc, bias, p * nc, 4, nc, 64)
+                _fill(acc, bias, n0, 4, nc, 32)
             _acc4(acc, a1, r1 + m8, k1, wp1, p)
             if dual:
                 _acc4(acc, a2, r2 + m8, k2, wp2, p)
-            _store(acc, out, o0 + m8, p * nc, 4, nc, 64)
+            _store(acc, out, o0 + m8, n0, 4, nc, 32)
     for i in range(m4, m):
         o = o0 + i
         # out[o] as the bias of a product adds onto what out[o] holds.

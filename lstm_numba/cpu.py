@@ -69,6 +69,10 @@ FUSE_MIN_ROWS = 8
 #: Hidden units per gate-pass work item in the hidden split.
 GATE_BLOCK = 128
 
+#: Panels per product work item in the hidden split: 8 panels, the width
+#: of gemm_rows' one-row tile (256 float32 / 128 float64 columns).
+ITEM_PANELS = 8
+
 
 def unavailable(name: str) -> str | None:
     return None
@@ -312,12 +316,12 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
     k = 0
     for t0 in range(0, t_len, tc):
         t1 = min(t_len, t0 + tc)
-        while True:                 # input projection: groups of 4 panels
+        while True:                 # input projection: groups of ITEM_PANELS panels
             it = _claim(claim, k * nthreads, q, nthreads, home_in, False)
             if it < 0:
                 break
             gemm_rows(x2, t0 * batch, (t1 - t0) * batch, wih, bx, xp, 0,
-                      4 * it, min(npi, 4 * it + 4), False)
+                      ITEM_PANELS * it, min(npi, ITEM_PANELS * (it + 1)), False)
             atomics.fetch_add(done, k, 1)
         atomics.wait_at_least(done, k, home_in[nthreads])
         k += 1
@@ -326,12 +330,12 @@ def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, o
                 hprev, rp0 = h, 0
             else:
                 hprev, rp0 = out2, (t - 1) * batch
-            while True:             # recurrent product: groups of 4 panels
+            while True:             # recurrent product: groups of ITEM_PANELS panels
                 it = _claim(claim, k * nthreads, q, nthreads, home_rec, t % 2 == 1)
                 if it < 0:
                     break
-                gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, 4 * it, min(npr, 4 * it + 4),
-                          t % 2 == 1)
+                gemm_rows(hprev, rp0, batch, whh, zb, hp, 0, ITEM_PANELS * it,
+                          min(npr, ITEM_PANELS * (it + 1)), t % 2 == 1)
                 atomics.fetch_add(done, k, 1)
             atomics.wait_at_least(done, k, home_rec[nthreads])
             k += 1
@@ -495,7 +499,7 @@ def _run(pk: Packed, x, h, c0, threads: int):
         hp = np.empty((batch, n_pad), dtype=dt)
         gemm_args = (x2, h, out2, wih, whh, bx, xp)
         if plan == "hidden" and whh.shape[0] >= 2:
-            groups = lambda npan: -(-npan // 4)     # noqa: E731 - items of 4 panels
+            groups = lambda npan: -(-npan // ITEM_PANELS)     # noqa: E731 - work items
             ublock = GATE_BLOCK
             home_in = _split(groups(wih.shape[0]), threads, 1)
             home_rec = _split(groups(whh.shape[0]), threads, 1)
