@@ -63,33 +63,51 @@ def unavailable(name: str) -> str | None:
 # so LLVM sees the gate offsets as plain adds (no negative-index wraparound).
 
 @njit(**_KERNEL)
-def _step_row(cell, g, h, out, pa, pout, hid, track):
-    """``h = a * h + b`` for one step of one batch row, ``(a, b)`` from the gates.
-
-    minGRU: ``z = sigmoid(g_z)``, ``a = 1 - z``, ``b = z * g_h``; minLSTM:
-    ``f, i = sigmoid(g_f), sigmoid(g_i)`` normalised to sum 1, ``a = f``,
-    ``b = i * g_h``. With ``track`` it also keeps ``pa *= a`` (the product
-    of the a's since the chunk began) and stores it in ``pout``. ``cell`` and
-    ``track`` do not change within the loop: LLVM unswitches it into one
-    vector loop per case.
-    """
+def _step_row(cell, g, h, out, hid):
     one = out.dtype.type(1.0)
     h1 = np.uint64(hid)
-    h2 = h1 + h1
-    for j in range(np.uint64(0), h1):
-        if cell == _MINGRU:
+    if cell == _MINGRU:
+        for j in range(np.uint64(0), h1):
+            z = sigmoid(g[j])
+            v = (one - z) * h[j] + z * g[h1 + j]
+            h[j] = v
+            out[j] = v
+    else:
+        h2 = h1 + h1
+        for j in range(np.uint64(0), h1):
+            f = sigmoid(g[j])
+            i = sigmoid(g[h1 + j])
+            r = one / (f + i)
+            v = (f * r) * h[j] + (i * r) * g[h2 + j]
+            h[j] = v
+            out[j] = v
+
+
+@njit(**_KERNEL)
+def _step_row_prod(cell, g, h, out, pa, pout, hid):
+    """:func:`_step_row` that also keeps ``pa *= a`` and stores it in ``pout``."""
+    one = out.dtype.type(1.0)
+    h1 = np.uint64(hid)
+    if cell == _MINGRU:
+        for j in range(np.uint64(0), h1):
             z = sigmoid(g[j])
             a = one - z
             v = a * h[j] + z * g[h1 + j]
-        else:
+            h[j] = v
+            out[j] = v
+            pv = pa[j] * a
+            pa[j] = pv
+            pout[j] = pv
+    else:
+        h2 = h1 + h1
+        for j in range(np.uint64(0), h1):
             f = sigmoid(g[j])
             i = sigmoid(g[h1 + j])
             r = one / (f + i)
             a = f * r
             v = a * h[j] + (i * r) * g[h2 + j]
-        h[j] = v
-        out[j] = v
-        if track:
+            h[j] = v
+            out[j] = v
             pv = pa[j] * a
             pa[j] = pv
             pout[j] = pv
@@ -114,7 +132,10 @@ def _scan_range(cell, x2, batch, wp, bias, h, out2, t0, t1, xp, pa, pout, track)
             for b in range(batch):
                 r = (t - s0) * batch + b
                 o = t * batch + b
-                _step_row(cell, xp[r], h[b], out2[o], pa[b], pout[o], hid, track)
+                if track:
+                    _step_row_prod(cell, xp[r], h[b], out2[o], pa[b], pout[o], hid)
+                else:
+                    _step_row(cell, xp[r], h[b], out2[o], hid)
 
 
 @njit(**_KERNEL)
@@ -224,11 +245,10 @@ def scan(pk: Packed, x, h0, chunks: int, threads: int | None = None):
     compile_gemm(x2, 0, 1, pk.wp, pk.bias, xps[0], 0, 0, 1, False)
     hs = np.empty((chunks, batch, hid), dtype=dt)
     if chunks == 1:
+        dummy = np.empty((1, 1), dtype=dt)
         h = h0.copy()
-        # No products kept (track False): pa and pout are never touched, and
-        # h and out2 stand in for them, having the shapes their rows are cut from.
         _scan_range(pk.code, x2, batch, pk.wp, pk.bias, h, out2, 0, t_len, xps[0],
-                    h, out2, False)
+                    dummy, dummy, False)
         return out, h, None
     bounds = _bounds(t_len, chunks)
     pas = np.empty_like(hs)
