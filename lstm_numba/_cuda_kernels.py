@@ -5,6 +5,9 @@
 * :func:`warp_partials`: the per-warp reduction both recurrent kernels end
   their dot products with (warp shuffles on a GPU; shared memory in the
   simulator, which has no shuffles).
+* :func:`recurrent_parts`: the constants and device functions both
+  recurrent kernels are built from, ending with ``finish``: the step's
+  reduction, the gate sums and the gates, as one device function.
 * :func:`matmul_nt_kernel`: ``out (M, N) = a (M, K) @ w (N, K).T``, the input
   projection of all T steps as one product when CuPy/cuBLAS is absent.
   64x64 output tile per block, 4x4 outputs per thread in registers, K in
@@ -173,6 +176,57 @@ def warp_partials(dtype, n_values: int, n_warps: int, shuffles: bool):
 def scratch_len(n_values: int, n_warps: int, shuffles: bool) -> int:
     """Length of the simulator's reduction scratch (1 when shuffles are used)."""
     return 1 if shuffles else n_warps * WARP * n_values
+
+
+@lru_cache(maxsize=None)
+def recurrent_parts(cell: str, dtype, bt: int, kw: int, n_warps: int, shuffles: bool):
+    """What both recurrent kernels are built from, for one (cell, dtype, tile).
+
+    Returns ``(dt, zero, G, GB, load, finish, red_shape, scr_len, kstep)``:
+    the Numba scalar type and its zero, the gate count ``G`` and ``GB = G *
+    bt`` partial sums per lane, ``load`` of :func:`gate_functions`, the shapes
+    of the kernel's shared arrays ``red (n_warps, GB)`` and ``scr``
+    (:func:`scratch_len`), and ``kstep = 32 * kw`` (a lane's stride over K).
+    A kernel unpacks them into its factory's locals: the compiler sees
+    compile-time constants.
+
+    ``finish(acc, red, scr, warp, lane, gate, item, q, x0, x1, x2, x3, e0, e1,
+    hbuf, c, t, b, j)`` ends a step's dot products; every thread of the block
+    calls it. Each warp's partial sums ``acc`` go to ``red[warp]``
+    (:func:`warp_partials`), the block meets at ``syncthreads``, then the gate
+    thread (``gate``) of work item ``item`` and tile row ``q`` adds up the
+    ``kw`` warps ``item*kw ..`` that split its K, per gate, and applies the
+    gates to the inputs it loaded early (``x0..e1``, :func:`gate_functions`).
+    """
+    dt = nbtype(dtype)
+    zero = np.dtype(dtype).type(0.0)
+    G = spec(cell).n_gates
+    GB = G * bt
+    load, apply = gate_functions(cell, dtype)
+    reduce = warp_partials(dtype, GB, n_warps, shuffles)
+
+    @cuda.jit(device=True, inline=True)
+    def finish(acc, red, scr, warp, lane, gate, item, q, x0, x1, x2, x3, e0, e1,
+               hbuf, c, t, b, j):
+        reduce(acc, red, scr, warp, lane)
+        cuda.syncthreads()
+        if gate:
+            a0 = zero
+            a1 = zero
+            a2 = zero
+            a3 = zero
+            for s in range(kw):
+                w0 = item * kw + s
+                a0 += red[w0, q]
+                if G > 1:
+                    a1 += red[w0, bt + q]
+                    a2 += red[w0, 2 * bt + q]
+                if G > 3:
+                    a3 += red[w0, 3 * bt + q]
+            apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, j)
+
+    return (dt, zero, G, GB, load, finish, (n_warps, GB),
+            scratch_len(GB, n_warps, shuffles), WARP * kw)
 
 
 # ---------------------------------------------------------------------------

@@ -39,8 +39,7 @@ import numpy as np
 from numba import cuda
 
 from ._cuda_env import device_limits, simulator
-from ._cuda_kernels import (WARP, gate_functions, nbtype, scratch_len, use_shuffles,
-                            warp_partials)
+from ._cuda_kernels import WARP, recurrent_parts, use_shuffles
 from ._cuda_launch import Launcher, allow_dynamic_shared
 from ._cuda_runner import CudaRunnerBase, Shape
 from .backends import BackendUnavailable
@@ -103,26 +102,16 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, weights: str, shuffles
     from L2 every step. Launch: block (256,), grid ``ceil(H/units)`` <=
     max_cooperative_grid_blocks (:func:`plan_persistent`).
     """
-    from .cells import spec
-
     if weights not in ("registers", "shared", "global"):
         raise ValueError(f"weights must be registers, shared or global; got {weights!r}")
     w_shared = weights == "shared"
     w_regs = weights == "registers"
     if w_regs and nk < 1:
         raise ValueError(f"weights in registers need nk >= 1; got {nk!r}")
-    wr_len = max(1, spec(cell).n_gates * nk)
-
-    dt = nbtype(dtype)
-    zero = np.dtype(dtype).type(0.0)
-    G = spec(cell).n_gates
-    GB = G * bt
+    (dt, zero, G, GB, load, finish, red_shape, scr_len,
+     kstep) = recurrent_parts(cell, dtype, bt, kw, NW, shuffles)
+    wr_len = max(1, G * nk)
     IPR = NW // kw                   # items per round
-    load, apply = gate_functions(cell, dtype)
-    reduce = warp_partials(dtype, GB, NW, shuffles)
-    red_shape = (NW, GB)
-    scr_len = scratch_len(GB, NW, shuffles)
-    kstep = WARP * kw
 
     @cuda.jit
     def persistent(xp, w_hh, b_ih, b_hh, hbuf, c, units):
@@ -205,22 +194,8 @@ def persistent_kernel(cell: str, dtype, bt: int, kw: int, weights: str, shuffles
                                 w = w_hh[g * hid + j, k]
                             for r in range(bt):
                                 acc[g * bt + r] += w * hv[r]
-                reduce(acc, red, scr, warp, lane)
-                cuda.syncthreads()
-                if gate:
-                    a0 = zero
-                    a1 = zero
-                    a2 = zero
-                    a3 = zero
-                    for s in range(kw):
-                        w0 = s_ * kw + s
-                        a0 += red[w0, q]
-                        if G > 1:
-                            a1 += red[w0, bt + q]
-                            a2 += red[w0, 2 * bt + q]
-                        if G > 3:
-                            a3 += red[w0, 3 * bt + q]
-                    apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, jj)
+                finish(acc, red, scr, warp, lane, gate, s_, q, x0, x1, x2, x3, e0, e1,
+                       hbuf, c, t, b, jj)
                 cuda.syncthreads()          # red is reused by the next round
             grid.sync()
 

@@ -27,15 +27,12 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
 from numba import cuda
 
 from ._cuda_env import simulator
-from ._cuda_kernels import (WARP, gate_functions, nbtype, scratch_len, use_shuffles,
-                            warp_partials)
+from ._cuda_kernels import WARP, recurrent_parts, use_shuffles
 from ._cuda_launch import Launcher
 from ._cuda_runner import CudaRunnerBase, Shape
-from .cells import spec
 
 BATCH_TILES = (1, 2, 4, 8)
 K_SPLITS = (1, 2, 4, 8)
@@ -88,16 +85,8 @@ def step_kernel(cell: str, dtype, bt: int, kw: int, upb: int, shuffles: bool):
     (:func:`plan_step`). Warp w of block (x, y) serves unit
     ``x*upb + w // kw``, K slice ``w % kw``, batch rows ``[y*bt, +bt)``.
     """
-    dt = nbtype(dtype)
-    zero = np.dtype(dtype).type(0.0)
-    G = spec(cell).n_gates
-    GB = G * bt
-    NW = upb * kw
-    load, apply = gate_functions(cell, dtype)
-    reduce = warp_partials(dtype, GB, NW, shuffles)
-    red_shape = (NW, GB)
-    scr_len = scratch_len(GB, NW, shuffles)
-    kstep = WARP * kw
+    (dt, zero, G, GB, load, finish, red_shape, scr_len,
+     kstep) = recurrent_parts(cell, dtype, bt, kw, upb * kw, shuffles)
 
     @cuda.jit
     def step(xp, w_hh, b_ih, b_hh, hbuf, c, t):
@@ -135,22 +124,8 @@ def step_kernel(cell: str, dtype, bt: int, kw: int, upb: int, shuffles: bool):
                     w = w_hh[g * hid + j, k]
                     for r in range(bt):
                         acc[g * bt + r] += w * hv[r]
-        reduce(acc, red, scr, warp, lane)
-        cuda.syncthreads()
-        if gate:
-            a0 = zero
-            a1 = zero
-            a2 = zero
-            a3 = zero
-            for s in range(kw):
-                w0 = uu * kw + s
-                a0 += red[w0, q]
-                if G > 1:
-                    a1 += red[w0, bt + q]
-                    a2 += red[w0, 2 * bt + q]
-                if G > 3:
-                    a3 += red[w0, 3 * bt + q]
-            apply(x0, x1, x2, x3, e0, e1, a0, a1, a2, a3, hbuf, c, t, b, jj)
+        finish(acc, red, scr, warp, lane, gate, uu, q, x0, x1, x2, x3, e0, e1,
+               hbuf, c, t, b, jj)
 
     return step
 
