@@ -13,6 +13,7 @@ import pytest
 
 import lstm_numba as ln
 from lstm_numba import cpu, cpu_train, reference_train
+from lstm_numba._gemm import panel_width
 from lstm_numba.measure import Tolerance, tolerance
 from lstm_numba.threads import max_threads, num_threads
 from lstm_numba.validation import prepare
@@ -165,8 +166,10 @@ def test_tape_bytes():
     for cell, per_row in (("lstm", 4 * h + h + h), ("gru", 3 * h + h + h), ("rnn", h)):
         p, _, _, _ = _problem(cell, t, b, 8, h, np.float32, 7)
         tape = cpu_train.forward_train(p, None, "numba")[3]
-        # LSTM: gates (padded to 64 columns: 128) + c (one row more: c0) + outputs.
-        g_cols = -(-(len(p.spec.gates) * h) // 64) * 64 if cell != "rnn" else 0
+        # Gates padded to whole panels (of the micro-kernel's panel width) + c (LSTM:
+        # one row more, c0) + outputs.
+        nc = panel_width(np.float32)
+        g_cols = -(-(len(p.spec.gates) * h) // nc) * nc if cell != "rnn" else 0
         expect = t * b * h + t * b * g_cols + (t + 1) * b * h * (cell == "lstm") \
             + t * b * h * (cell == "gru")
         assert tape.nbytes == 4 * expect, cell
