@@ -78,23 +78,35 @@ def tanh_f32(v):
     return p / q
 
 
+def by_dtype(generic, fast32, exact):
+    """Make ``generic`` call ``fast32`` on float32 and ``exact`` on other floats.
+
+    Inside @njit code only (an overload: the choice is made when the caller
+    compiles, so the kernel has no branch). ``generic`` itself, a plain
+    Python function, stays what Python code calls. Returns ``generic``.
+    """
+    @overload(generic)
+    def _ov(v):
+        if v == types.float32:
+            return lambda v: fast32(v)
+        if isinstance(v, types.Float):
+            return lambda v: exact(v)
+        return None
+
+    return generic
+
+
 def tanh(v):  # pragma: no cover - replaced by the overload inside @njit
     """tanh: exact for float64, :func:`tanh_f32` for float32 (in @njit code)."""
     return np.tanh(v)
 
 
+by_dtype(tanh, tanh_f32, np.tanh)
+
+
 def sigmoid(v):  # pragma: no cover - replaced by the overload inside @njit
     """Logistic function via tanh, so float32 inherits tanh's bound (halved)."""
     return 0.5 + 0.5 * np.tanh(0.5 * v)
-
-
-@overload(tanh)
-def _ov_tanh(v):
-    if v == types.float32:
-        return lambda v: tanh_f32(v)
-    if isinstance(v, types.Float):
-        return lambda v: np.tanh(v)
-    return None
 
 
 @overload(sigmoid)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
+from ._activations import by_dtype
 from ._gemm import JIT, compile_gemm, gemm_rows, panel_width
 
-#: Queries and keys per tile (a multiple of both panel widths, 64 and 32).
+#: Queries and keys per tile (a multiple of both panel widths, 32 and 16).
 BLOCK = 64
 
 # The softmax loops may reorder their sums (reassoc: vector sums); NaN is kept.
@@ -79,13 +80,7 @@ def fexp(v):  # pragma: no cover - replaced by the overload inside @njit
     return np.exp(v)
 
 
-@overload(fexp)
-def _ov_fexp(v):
-    if v == types.float32:
-        return lambda v: exp_f32(v)
-    if isinstance(v, types.Float):
-        return lambda v: np.exp(v)
-    return None
+by_dtype(fexp, exp_f32, np.exp)
 
 
 # ---------------------------------------------------------------- kernels
