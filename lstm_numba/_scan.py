@@ -62,55 +62,58 @@ def unavailable(name: str) -> str | None:
 # row (updated in place), out the output row. Unsigned indices, as in cpu.py,
 # so LLVM sees the gate offsets as plain adds (no negative-index wraparound).
 
+@njit(inline="always", **_KERNEL)
+def _mingru_units(g, h, out, h1, track, pa, pout):
+    """minGRU: h = (1 - z) h + z h~ on units [0, h1); ``track``: pa *= (1 - z), to pout."""
+    one = out.dtype.type(1.0)
+    for j in range(np.uint64(0), h1):
+        z = sigmoid(g[j])
+        a = one - z
+        v = a * h[j] + z * g[h1 + j]
+        h[j] = v
+        out[j] = v
+        if track:
+            pv = pa[j] * a
+            pa[j] = pv
+            pout[j] = pv
+
+
+@njit(inline="always", **_KERNEL)
+def _minlstm_units(g, h, out, h1, track, pa, pout):
+    """minLSTM: h = f' h + i' h~ (f', i' normalised); ``track``: pa *= f', to pout."""
+    one = out.dtype.type(1.0)
+    h2 = h1 + h1
+    for j in range(np.uint64(0), h1):
+        f = sigmoid(g[j])
+        i = sigmoid(g[h1 + j])
+        r = one / (f + i)
+        a = f * r
+        v = a * h[j] + (i * r) * g[h2 + j]
+        h[j] = v
+        out[j] = v
+        if track:
+            pv = pa[j] * a
+            pa[j] = pv
+            pout[j] = pv
+
+
 @njit(**_KERNEL)
 def _step_row(cell, g, h, out, hid):
-    one = out.dtype.type(1.0)
     h1 = np.uint64(hid)
     if cell == _MINGRU:
-        for j in range(np.uint64(0), h1):
-            z = sigmoid(g[j])
-            v = (one - z) * h[j] + z * g[h1 + j]
-            h[j] = v
-            out[j] = v
+        _mingru_units(g, h, out, h1, False, h, out)
     else:
-        h2 = h1 + h1
-        for j in range(np.uint64(0), h1):
-            f = sigmoid(g[j])
-            i = sigmoid(g[h1 + j])
-            r = one / (f + i)
-            v = (f * r) * h[j] + (i * r) * g[h2 + j]
-            h[j] = v
-            out[j] = v
+        _minlstm_units(g, h, out, h1, False, h, out)
 
 
 @njit(**_KERNEL)
 def _step_row_prod(cell, g, h, out, pa, pout, hid):
     """:func:`_step_row` that also keeps ``pa *= a`` and stores it in ``pout``."""
-    one = out.dtype.type(1.0)
     h1 = np.uint64(hid)
     if cell == _MINGRU:
-        for j in range(np.uint64(0), h1):
-            z = sigmoid(g[j])
-            a = one - z
-            v = a * h[j] + z * g[h1 + j]
-            h[j] = v
-            out[j] = v
-            pv = pa[j] * a
-            pa[j] = pv
-            pout[j] = pv
+        _mingru_units(g, h, out, h1, True, pa, pout)
     else:
-        h2 = h1 + h1
-        for j in range(np.uint64(0), h1):
-            f = sigmoid(g[j])
-            i = sigmoid(g[h1 + j])
-            r = one / (f + i)
-            a = f * r
-            v = a * h[j] + (i * r) * g[h2 + j]
-            h[j] = v
-            out[j] = v
-            pv = pa[j] * a
-            pa[j] = pv
-            pout[j] = pv
+        _minlstm_units(g, h, out, h1, True, pa, pout)
 
 
 @njit(**_KERNEL)
