@@ -253,48 +253,35 @@ def _store(acc, out, o, n0, rows, width, stride):
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _acc8(acc, a, r, k_len, wp, p):
-    """Tile (8 x NC) += a[r:r+8, :k_len] @ panel p.
+def _acc(acc, a, r, k_len, wp, p, rows):
+    """Tile (rows x NC) += a[r:r+rows, :k_len] @ panel p; ``rows`` 8 or 4.
 
-    Per k: 2 vector loads of the panel, 8 broadcasts, 16 FMAs.
+    Per k at 8 rows: 2 vector loads of the panel, 8 broadcasts, 16 FMAs (4
+    rows, for 4 leftover rows: 8 FMAs). ``rows`` is a constant where this is
+    inlined: the 4-row tile's upper loads are dead and dropped.
     """
     nc = _nc(wp)
+    r4 = r + 4 if rows == 8 else r      # rows 4..7 exist only in the 8-row tile
     for k in range(k_len):
         a0 = a[r, k]
         a1 = a[r + 1, k]
         a2 = a[r + 2, k]
         a3 = a[r + 3, k]
-        a4 = a[r + 4, k]
-        a5 = a[r + 5, k]
-        a6 = a[r + 6, k]
-        a7 = a[r + 7, k]
+        a4 = a[r4, k]
+        a5 = a[r4 + 1, k]
+        a6 = a[r4 + 2, k]
+        a7 = a[r4 + 3, k]
         for c in range(nc):
             w = wp[p, k, c]
             acc[c] += a0 * w
             acc[32 + c] += a1 * w
             acc[64 + c] += a2 * w
             acc[96 + c] += a3 * w
-            acc[128 + c] += a4 * w
-            acc[160 + c] += a5 * w
-            acc[192 + c] += a6 * w
-            acc[224 + c] += a7 * w
-
-
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def _acc4(acc, a, r, k_len, wp, p):
-    """Tile (4 x NC) += a[r:r+4, :k_len] @ panel p (4 leftover rows; 8 chains)."""
-    nc = _nc(wp)
-    for k in range(k_len):
-        a0 = a[r, k]
-        a1 = a[r + 1, k]
-        a2 = a[r + 2, k]
-        a3 = a[r + 3, k]
-        for c in range(nc):
-            w = wp[p, k, c]
-            acc[c] += a0 * w
-            acc[32 + c] += a1 * w
-            acc[64 + c] += a2 * w
-            acc[96 + c] += a3 * w
+            if rows == 8:
+                acc[128 + c] += a4 * w
+                acc[160 + c] += a5 * w
+                acc[192 + c] += a6 * w
+                acc[224 + c] += a7 * w
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -394,18 +381,18 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
                 _load(acc, out, o0 + i, n0, 8, nc, 32)
             else:
                 _fill(acc, bias, n0, 8, nc, 32)
-            _acc8(acc, a1, r1 + i, k1, wp1, p)
+            _acc(acc, a1, r1 + i, k1, wp1, p, 8)
             if dual:
-                _acc8(acc, a2, r2 + i, k2, wp2, p)
+                _acc(acc, a2, r2 + i, k2, wp2, p, 8)
             _store(acc, out, o0 + i, n0, 8, nc, 32)
         if m4 > m8:
             if onto_out:
                 _load(acc, out, o0 + m8, n0, 4, nc, 32)
             else:
                 _fill(acc, bias, n0, 4, nc, 32)
-            _acc4(acc, a1, r1 + m8, k1, wp1, p)
+            _acc(acc, a1, r1 + m8, k1, wp1, p, 4)
             if dual:
-                _acc4(acc, a2, r2 + m8, k2, wp2, p)
+                _acc(acc, a2, r2 + m8, k2, wp2, p, 4)
             _store(acc, out, o0 + m8, n0, 4, nc, 32)
     for i in range(m4, m):
         o = o0 + i
