@@ -357,6 +357,21 @@ def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
+def _tile(acc, a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, bias, out, o, p, rows):
+    """out[o:o+rows, panel p] = (out or bias) + a1[r1:] @ W1 (+ a2[r2:] @ W2), in registers."""
+    nc = _nc(wp1)
+    n0 = p * nc
+    if onto_out:
+        _load(acc, out, o, n0, rows, nc, 32)
+    else:
+        _fill(acc, bias, n0, rows, nc, 32)
+    _acc(acc, a1, r1, k1, wp1, p, rows)
+    if dual:
+        _acc(acc, a2, r2, k2, wp2, p, rows)
+    _store(acc, out, o, n0, rows, nc, 32)
+
+
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0,
               p0, p1, reverse):
     """The body of every product here: ``out[o0+i] = a1[r1+i] @ W1 (+ a2[r2+i] @ W2)``.
@@ -368,32 +383,18 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
     L1 across the row groups), then 4; then the rows left one by one
     (:func:`_row`).
     """
-    nc = _nc(wp1)
     m8 = m - m % 8
     m4 = m8 + 4 if m - m8 >= 4 else m8
     npan = p1 - p0
     acc = _stack(256, wp1)
     for s in range(npan):
         p = p1 - 1 - s if reverse else p0 + s
-        n0 = p * nc
         for i in range(0, m8, 8):
-            if onto_out:
-                _load(acc, out, o0 + i, n0, 8, nc, 32)
-            else:
-                _fill(acc, bias, n0, 8, nc, 32)
-            _acc(acc, a1, r1 + i, k1, wp1, p, 8)
-            if dual:
-                _acc(acc, a2, r2 + i, k2, wp2, p, 8)
-            _store(acc, out, o0 + i, n0, 8, nc, 32)
-        if m4 > m8:
-            if onto_out:
-                _load(acc, out, o0 + m8, n0, 4, nc, 32)
-            else:
-                _fill(acc, bias, n0, 4, nc, 32)
-            _acc(acc, a1, r1 + m8, k1, wp1, p, 4)
-            if dual:
-                _acc(acc, a2, r2 + m8, k2, wp2, p, 4)
-            _store(acc, out, o0 + m8, n0, 4, nc, 32)
+            _tile(acc, a1, r1 + i, k1, wp1, a2, r2 + i, k2, wp2, dual, onto_out, bias,
+                  out, o0 + i, p, 8)
+        if m4 > m8:     # the 4 leftover rows
+            _tile(acc, a1, r1 + m8, k1, wp1, a2, r2 + m8, k2, wp2, dual, onto_out, bias,
+                  out, o0 + m8, p, 4)
     for i in range(m4, m):
         o = o0 + i
         # out[o] as the bias of a product adds onto what out[o] holds.
