@@ -97,23 +97,24 @@ def _minlstm_units(g, h, out, h1, track, pa, pout):
             pout[j] = pv
 
 
+@njit(inline="always", **_KERNEL)
+def _units(cell, g, h, out, hid, track, pa, pout):
+    """The cell's row update (``track``, a constant here: with the running product)."""
+    if cell == _MINGRU:
+        _mingru_units(g, h, out, np.uint64(hid), track, pa, pout)
+    else:
+        _minlstm_units(g, h, out, np.uint64(hid), track, pa, pout)
+
+
 @njit(**_KERNEL)
 def _step_row(cell, g, h, out, hid):
-    h1 = np.uint64(hid)
-    if cell == _MINGRU:
-        _mingru_units(g, h, out, h1, False, h, out)
-    else:
-        _minlstm_units(g, h, out, h1, False, h, out)
+    _units(cell, g, h, out, hid, False, h, out)
 
 
 @njit(**_KERNEL)
 def _step_row_prod(cell, g, h, out, pa, pout, hid):
     """:func:`_step_row` that also keeps ``pa *= a`` and stores it in ``pout``."""
-    h1 = np.uint64(hid)
-    if cell == _MINGRU:
-        _mingru_units(g, h, out, h1, True, pa, pout)
-    else:
-        _minlstm_units(g, h, out, h1, True, pa, pout)
+    _units(cell, g, h, out, hid, True, pa, pout)
 
 
 @njit(**_KERNEL)
