@@ -121,6 +121,16 @@ def _lstm_fwd_row1(g, cprev, cnew, out, hid):
 
 
 @njit(inline="always", **_KERNEL)
+def _gru_frame(like, hid):
+    """What both GRU rows start with: 1, H and 2H (unsigned), the stack buffer
+    of five w-wide slots (see :func:`_spill`) and w = 64; and the full vector
+    width for the row function it is inlined into."""
+    full_width()
+    h1 = np.uint64(hid)
+    return like.dtype.type(1.0), h1, h1 + h1, _stack(320, like), np.uint64(64)
+
+
+@njit(inline="always", **_KERNEL)
 def _spill(tmp, w, n, dst, at, slots):
     """dst[at[q] + jj] = tmp[slots[q]*w + jj] for jj < n: one array from the stack buffer.
 
@@ -141,12 +151,7 @@ def _gru_fwd_row(g, hg, b_hn, hprev, hn, out, hid):
 
     Three arrays are written, so through a stack buffer (see :func:`_spill`).
     """
-    full_width()
-    one = out.dtype.type(1.0)
-    h1 = np.uint64(hid)
-    h2 = h1 + h1
-    tmp = _stack(320, out)
-    w = np.uint64(64)
+    one, h1, h2, tmp, w = _gru_frame(out, hid)
     for j0 in range(np.uint64(0), h1, w):
         n_j = min(w, h1 - j0)
         for jj in range(np.uint64(0), n_j):
@@ -286,12 +291,7 @@ def _gru_bwd_row(a, hn, hprev, hp, go, carry, dgx, dgh, hid):
     carry holds dh * z, the direct path to h_{t-1}, in and out. Through a
     stack buffer, 64 units at a time (three arrays written: see _gru_fwd_row).
     """
-    full_width()
-    one = dgx.dtype.type(1.0)
-    h1 = np.uint64(hid)
-    h2 = h1 + h1
-    tmp = _stack(320, dgx)
-    w = np.uint64(64)
+    one, h1, h2, tmp, w = _gru_frame(dgx, hid)
     for j0 in range(np.uint64(0), h1, w):
         n_j = min(w, h1 - j0)
         for jj in range(np.uint64(0), n_j):
