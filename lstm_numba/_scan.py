@@ -63,6 +63,17 @@ def unavailable(name: str) -> str | None:
 # so LLVM sees the gate offsets as plain adds (no negative-index wraparound).
 
 @njit(inline="always", **_KERNEL)
+def _put(h, out, j, v, track, pa, pout, a):
+    """Unit j's new state v to h and out; with ``track``, also pa *= a, stored in pout."""
+    h[j] = v
+    out[j] = v
+    if track:
+        pv = pa[j] * a
+        pa[j] = pv
+        pout[j] = pv
+
+
+@njit(inline="always", **_KERNEL)
 def _mingru_units(g, h, out, h1, track, pa, pout):
     """minGRU: h = (1 - z) h + z h~ on units [0, h1); ``track``: pa *= (1 - z), to pout."""
     one = out.dtype.type(1.0)
@@ -70,12 +81,7 @@ def _mingru_units(g, h, out, h1, track, pa, pout):
         z = sigmoid(g[j])
         a = one - z
         v = a * h[j] + z * g[h1 + j]
-        h[j] = v
-        out[j] = v
-        if track:
-            pv = pa[j] * a
-            pa[j] = pv
-            pout[j] = pv
+        _put(h, out, j, v, track, pa, pout, a)
 
 
 @njit(inline="always", **_KERNEL)
@@ -89,12 +95,7 @@ def _minlstm_units(g, h, out, h1, track, pa, pout):
         r = one / (f + i)
         a = f * r
         v = a * h[j] + (i * r) * g[h2 + j]
-        h[j] = v
-        out[j] = v
-        if track:
-            pv = pa[j] * a
-            pa[j] = pv
-            pout[j] = pv
+        _put(h, out, j, v, track, pa, pout, a)
 
 
 @njit(inline="always", **_KERNEL)
