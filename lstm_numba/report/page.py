@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Figure:
-    """A plot written as ``<stem>.png`` and ``<stem>.svg`` in the output folder."""
+    """A plot written as ``<stem>.png`` and ``<stem>.svg`` in the output folder.
+
+    ``stem`` is also the figure's anchor on the page (``#<stem>``); ``title``
+    is drawn above the plot and repeated in bold before the ``caption``
+    under it (and is the image's alt text).
+    """
 
     stem: str
     title: str
