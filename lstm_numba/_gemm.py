@@ -338,13 +338,17 @@ def _row1panel(a, r, k_len, wp, p, bias, out, o):
         out[o, n0 + c] = (acc[c] + acc[32 + c]) + (acc[64 + c] + acc[96 + c])
 
 
-@njit(fastmath=FASTMATH, inline="always", **JIT)
+@unliteral_calls
+@njit(fastmath=FASTMATH, **JIT)
 def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
     """One row (batch 1, or a leftover row): groups of eight panels, then the rest.
 
     One loop (and one call site of each inlined tile, which halves the
-    compile time) walks the work items forwards or backwards.
+    compile time) walks the work items forwards or backwards. A function of
+    its own, not inlined: gemm_rows, gemm_rows2 (twice) and gemm_acc call it,
+    and it is compiled once for all (inlined, it cost ~2 s of compile in each).
     """
+    full_width()
     npan = p1 - p0
     ng = npan // 8
     items = ng + npan - 8 * ng
