@@ -22,7 +22,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from ._activations import by_dtype
-from ._gemm import JIT, compile_gemm, gemm_rows, panel_width
+from ._gemm import JIT, aligned_empty, compile_gemm, gemm_rows, panel_width
 
 #: Queries and keys per tile (a multiple of both panel widths, 32 and 16).
 BLOCK = 64
@@ -283,8 +283,8 @@ def attention(pk, x, threads: int):
     nph = -(-hid // nc)
     qkv = np.empty((t_len * batch, pk.bias.shape[0]), dtype=dt)
     qb = np.empty((batch, t_len, hid), dtype=dt)
-    kp = np.zeros((batch, nblk * BLOCK // nc, hid, nc), dtype=dt)
-    vp = np.zeros((batch, nblk, nph, BLOCK, nc), dtype=dt)
+    kp = aligned_empty((batch, nblk * BLOCK // nc, hid, nc), dt, zero=True)
+    vp = aligned_empty((batch, nblk, nph, BLOCK, nc), dt, zero=True)
     zb = np.zeros(max(nph * nc, BLOCK), dtype=dt)
     out = np.empty((t_len, batch, hid), dtype=dt)
     x2 = x.reshape(t_len * batch, n_in)

@@ -29,7 +29,7 @@ from collections import OrderedDict
 import numpy as np
 from numba import njit
 
-from ._gemm import full_width, panel_width
+from ._gemm import aligned_empty, full_width, panel_width
 
 _Q = np.uint64(0x9E3779B97F4A7C15)     # odd (2**64 / golden ratio)
 
@@ -62,7 +62,7 @@ def pack_panels(w: np.ndarray) -> np.ndarray:
     n, k = w.shape
     nc = panel_width(w.dtype)
     npan = -(-n // nc)
-    wp = np.empty((npan, k, nc), dtype=w.dtype)
+    wp = aligned_empty((npan, k, nc), w.dtype)
     full = n // nc
     if full:
         wp[:full] = w[:full * nc].reshape(full, nc, k).transpose(0, 2, 1)

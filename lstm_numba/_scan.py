@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._activations import FASTMATH_GATES, sigmoid
-from ._gemm import JIT, compile_gemm, gemm_rows, pack_transposed, packed_shape
+from ._gemm import JIT, aligned_empty, compile_gemm, gemm_rows, pack_transposed, packed_shape
 
 _KERNEL = dict(JIT, fastmath=FASTMATH_GATES)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
@@ -222,8 +222,8 @@ class Packed:
         w_ih, b_ih = weights.w_ih, weights.b_ih
         self.code = spec(cell).code
         self.hid = weights.hidden_size
-        self.wp = np.empty(packed_shape(w_ih.shape[0], w_ih.shape[1], w_ih.dtype),
-                           dtype=w_ih.dtype)
+        self.wp = aligned_empty(packed_shape(w_ih.shape[0], w_ih.shape[1], w_ih.dtype),
+                                w_ih.dtype)
         pack_transposed(w_ih, self.wp)
         self.bias = np.zeros(self.wp.shape[0] * self.wp.shape[2], dtype=w_ih.dtype)
         self.bias[:w_ih.shape[0]] = b_ih
@@ -246,7 +246,7 @@ def scan(pk: Packed, x, h0, chunks: int, threads: int | None = None):
     x2 = x.reshape(t_len * batch, n_in)
     out2 = out.reshape(t_len * batch, hid)
     tc = max(1, min(t_len, -(-BLOCK_ROWS // batch)))
-    xps = np.empty((chunks, tc * batch, pk.bias.shape[0]), dtype=dt)
+    xps = aligned_empty((chunks, tc * batch, pk.bias.shape[0]), dt)
     compile_gemm(x2, 0, 1, pk.wp, pk.bias, xps[0], 0, 0, 1, False)
     hs = np.empty((chunks, batch, hid), dtype=dt)
     if chunks == 1:

@@ -39,7 +39,8 @@ from numba import njit, prange
 from . import _atomics as atomics
 from ._packing import PackCache, fingerprint, pack_panels
 from ._activations import FASTMATH, sigmoid, tanh
-from ._gemm import JIT, compile_gemm, full_width, gemm_rows, gemm_rows2, unliteral_calls
+from ._gemm import (JIT, aligned_empty, compile_gemm, full_width, gemm_rows, gemm_rows2,
+                    unliteral_calls)
 from .cells import spec
 
 _KERNEL = dict(JIT, fastmath=FASTMATH)
@@ -488,15 +489,15 @@ def _run(pk: Packed, x, h, c0, threads: int):
         bounds = _split(batch, chunks, 4)
         nb_max = int(np.diff(bounds).max())
         tc = min(t_len, max(1, -(-CHUNK_ROWS // nb_max)))
-        xps = np.empty((chunks, tc * nb_max, n_pad), dtype=dt)
-        hps = np.empty((chunks, nb_max, n_pad), dtype=dt)
+        xps = aligned_empty((chunks, tc * nb_max, n_pad), dt)
+        hps = aligned_empty((chunks, nb_max, n_pad), dt)
         args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, bounds, xps, hps)
         _ready(_steps_batch_split, args, (x2, h, out2, wih, whh, bx, xps[0]))
         _steps_batch_split(*args)
     else:
         tc = min(t_len, max(1, -(-CHUNK_ROWS // batch)))
-        xp = np.empty((tc * batch, n_pad), dtype=dt)
-        hp = np.empty((batch, n_pad), dtype=dt)
+        xp = aligned_empty((tc * batch, n_pad), dt)
+        hp = aligned_empty((batch, n_pad), dt)
         gemm_args = (x2, h, out2, wih, whh, bx, xp)
         if plan == "hidden" and whh.shape[0] >= 2:
             groups = lambda npan: -(-npan // ITEM_PANELS)     # noqa: E731 - work items

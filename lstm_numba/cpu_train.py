@@ -45,7 +45,7 @@ import numpy as np
 
 from . import _train_kernels as K
 from ._checks import read_only as _ro   # the tape's arrays, and what the backward reads
-from ._gemm import compile_gemm, gemm_rows2, panel_width
+from ._gemm import aligned_empty, compile_gemm, gemm_rows2, panel_width
 from .cpu import CHUNK_ROWS, pack
 
 #: Rows of dG per block of the backward in full (not checkpointed) mode:
@@ -146,7 +146,7 @@ def _forward(cell, pk, x, h0, c0, out, G, HN, CS, CK, kck, threads):
     args = (cell, x2, batch, pk.wih, pk.bx, pk.whh, pk.zb, pk.b_hn, h0, c0, out2, G, HN, CS,
             CK, kck, pc)
     if bounds.shape[0] > 2:
-        hps = np.empty((bounds.shape[0] - 1, nb_max, n_pad), dtype=x.dtype)
+        hps = aligned_empty((bounds.shape[0] - 1, nb_max, n_pad), x.dtype)
         K.fwd_split(*args, bounds, hps)
     else:
         K.fwd_range(*args, 0, batch, np.empty((batch, n_pad), dtype=x.dtype))
@@ -212,7 +212,7 @@ def forward_train(p, checkpoint, name):
 def _pack_plain(w, k_pad):
     """``w (K, N)`` un-transposed, in panels of K = ``k_pad`` rows (zero past K)."""
     nc = panel_width(w.dtype)
-    wp = np.empty((-(-w.shape[1] // nc), k_pad, nc), dtype=w.dtype)
+    wp = aligned_empty((-(-w.shape[1] // nc), k_pad, nc), w.dtype)
     K.pack_plain(w, wp)
     return wp
 
@@ -284,8 +284,8 @@ def backward_train(tape, grad_outputs, grad_h, grad_c, profile=None):
     dGx = np.zeros((rows_max, n_pad), dtype=dt)
     dGh = np.zeros((rows_max, n_pad), dtype=dt) if cell == 2 else dGx
     nc = panel_width(dt)
-    xp = np.empty((i_pad // nc, rows_max, nc), dtype=dt)
-    hpk = np.empty((h_pad // nc, rows_max, nc), dtype=dt)
+    xp = aligned_empty((i_pad // nc, rows_max, nc), dt)
+    hpk = aligned_empty((h_pad // nc, rows_max, nc), dt)
     dGxT = np.empty((n_pad, rows_max), dtype=dt)
     dGhT = np.empty((n_pad, rows_max), dtype=dt) if cell == 2 else dGxT
     if ckpt:
