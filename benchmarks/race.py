@@ -85,7 +85,7 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
     from numba import njit
 
     from lstm_numba import cpu
-    from lstm_numba._gemm import compile_gemm, gemm_rows
+    from lstm_numba._gemm import aligned_empty, compile_gemm, gemm_rows
 
     @njit
     def rec_loop(h, whh, zb, hp, t_len):
@@ -103,8 +103,8 @@ def breakdown(cell, hidden, batch, seq_len, repeat=5):
     run = get("numba").runner(cell, w)
     x2 = x.reshape(seq_len * batch, hidden)
     tc = min(seq_len, max(1, -(-cpu.CHUNK_ROWS // batch)))
-    xp = np.empty((tc * batch, pk.zb.shape[0]), dtype=x.dtype)
-    hp = np.empty((batch, pk.zb.shape[0]), dtype=x.dtype)
+    xp = aligned_empty((tc * batch, pk.zb.shape[0]), x.dtype)    # as the kernels' own scratch
+    hp = aligned_empty((batch, pk.zb.shape[0]), x.dtype)
     compile_gemm(x2, 0, 1, pk.wih, pk.bx, xp, 0, 0, 1, False)
     compile_gemm(h0, 0, 1, pk.whh, pk.zb, hp, 0, 0, 1, False)
     parts = {

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lstm_numba as ln  # noqa: E402
 from lstm_numba import cpu_train  # noqa: E402
-from lstm_numba._gemm import compile_gemm, gemm_rows, panel_width  # noqa: E402
+from lstm_numba._gemm import aligned_empty, compile_gemm, gemm_rows, panel_width  # noqa: E402
 from lstm_numba.machine import describe_cpu  # noqa: E402
 from lstm_numba.cells import spec  # noqa: E402
 from lstm_numba.measure import make_problem, measure, measure_interleaved, sgemm_gflops  # noqa: E402
@@ -86,7 +86,7 @@ def breakdown(cell, hidden, batch, seq_len, name="numba", checkpoint=None, calls
     h_pad = -(-hidden // nc) * nc
     steps = max(1, -(-cpu_train.BLOCK_ROWS // batch))
     dG = np.random.default_rng(0).standard_normal((steps * batch, n_pad)).astype(dt)
-    whhq = np.zeros((h_pad // nc, n_pad, nc), dt)
+    whhq = aligned_empty((h_pad // nc, n_pad, nc), dt, zero=True)   # as cpu_train packs it
     zb = np.zeros(h_pad, dt)
     hp = np.zeros((batch, h_pad), dt)
     compile_gemm(dG, 0, 1, whhq, zb, hp, 0, 0, 1, False)
