@@ -29,7 +29,7 @@ compare: setup
 	$(PY) -m lstm_numba compare --cell lstm --hidden 256 --batch 16 --seq-len 128
 
 # ---- benchmarks (harness) -------------------------------------------------
-# make bench                    fast profile (~15 min on 2 cores), asv's own
+# make bench                    fast profile (~20-25 min on 2 cores), asv's own
 #                               virtualenv built from the HEAD commit
 # make bench PROFILE=full       DeepBench sizes, long sequences (hours)
 # make bench ASV_PYTHON=same    measure the working tree installed in $(VENV)
