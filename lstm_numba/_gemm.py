@@ -61,7 +61,6 @@ from .machine import kernel_fn_attribute
 # One set of fast-math flags for every kernel (lstm_numba._activations.FASTMATH):
 # 'contract' gives FMAs; no 'reassoc' (see above); NaN/inf are not assumed away
 # so that NaN in the inputs reaches the outputs.
-FASTMATH_GEMM = FASTMATH        # former name, the same set
 JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
 
 _slp_lock = threading.RLock()
@@ -244,30 +243,30 @@ def pack_transposed(w, wp):
 # A tile is ``acc``, a stack array that LLVM keeps in vector registers once
 # the constant-length loops below are unrolled: 8 rows x one panel (row i at
 # acc[32*i:]), 16 vector registers. The helpers are inlined into one
-# function, so ``rows``, ``width`` and ``stride`` are constants there.
+# function, so ``rows`` and ``width`` are constants there.
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _fill(acc, bias, n0, rows, width, stride):
+def _fill(acc, bias, n0, rows, width):
     """Every tile row = bias[n0:n0+width]."""
     for i in range(rows):
         for c in range(width):
-            acc[stride * i + c] = bias[n0 + c]
+            acc[32 * i + c] = bias[n0 + c]
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _load(acc, src, o, n0, rows, width, stride):
+def _load(acc, src, o, n0, rows, width):
     """Tile row i = src[o+i, n0:n0+width] (to accumulate onto ``src``)."""
     for i in range(rows):
         for c in range(width):
-            acc[stride * i + c] = src[o + i, n0 + c]
+            acc[32 * i + c] = src[o + i, n0 + c]
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
-def _store(acc, out, o, n0, rows, width, stride):
+def _store(acc, out, o, n0, rows, width):
     """out[o+i, n0:n0+width] = tile row i."""
     for i in range(rows):
         for c in range(width):
-            out[o + i, n0 + c] = acc[stride * i + c]
+            out[o + i, n0 + c] = acc[32 * i + c]
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
@@ -384,13 +383,13 @@ def _tile(acc, a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, bias, out, o, p
     nc = _nc(wp1)
     n0 = p * nc
     if onto_out:
-        _load(acc, out, o, n0, rows, nc, 32)
+        _load(acc, out, o, n0, rows, nc)
     else:
-        _fill(acc, bias, n0, rows, nc, 32)
+        _fill(acc, bias, n0, rows, nc)
     _acc(acc, a1, r1, k1, wp1, p, rows)
     if dual:
         _acc(acc, a2, r2, k2, wp2, p, rows)
-    _store(acc, out, o, n0, rows, nc, 32)
+    _store(acc, out, o, n0, rows, nc)
 
 
 @njit(fastmath=FASTMATH, inline="always", **JIT)
