@@ -80,7 +80,10 @@ def slp_vectorize():
 
 
 def compile_gemm(*args, kernel=None) -> None:
-    """Compile :func:`gemm_rows` (or ``kernel``) for these arguments' types, SLP on.
+    """Compile the product behind :func:`gemm_rows` (or ``kernel``), SLP on.
+
+    ``args`` are those of a call of ``kernel`` (gemm_rows, gemm_rows2 or
+    gemm_acc); what compiles is :func:`_products` for the matching types.
 
     Why not compile everything under :func:`slp_vectorize`: with SLP on
     during the gate pass's function passes, LLVM packs the two Horner chains
@@ -99,8 +102,22 @@ def compile_gemm(*args, kernel=None) -> None:
         for a in args)
     if quick in _compiled:
         return
+    # The products are wrappers that Numba inlines; what is compiled (and
+    # what needs SLP) is the one function behind them, _products.
+    onto_out = kernel is gemm_acc
+    if kernel is gemm_rows2:
+        a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse = args
+        k1, k2 = a1.shape[1], a2.shape[1]
+    elif onto_out:
+        a1, r1, m, k1, wp1, out = args
+        a2, r2, wp2, k2, bias, o0, p0, p1, reverse = a1, r1, wp1, k1, out[0], 0, 0, 1, False
+    else:
+        a1, r1, m, wp1, bias, out, o0, p0, p1, reverse = args
+        a2, r2, wp2, k1, k2 = a1, r1, wp1, a1.shape[1], a1.shape[1]
+    sig = (a1, r1, k1, wp1, a2, r2, k2, wp2, False, onto_out, m, bias, out, o0, p0, p1,
+           reverse)
     with slp_vectorize():
-        kernel.compile(tuple(typeof(a) for a in args))
+        _products.compile(tuple(types.unliteral(typeof(a)) for a in sig))
     _compiled.add(quick)
 
 
@@ -187,9 +204,9 @@ def inline_here(typingctx):
     each is typed and optimised once per signature; LLVM inlines them where
     they are linked in, and the constants of each call (``dual``,
     ``onto_out``) fold there. Measured on the Intel Xeon (emeraldrapids):
-    LSTM float32 cold compile 12.8 s -> 9.5 s, products bit-identical,
-    same speed (new/old time 0.82-1.02 over gemm_rows, gemm_rows2 and
-    gemm_acc, K 256-512, m 1-64).
+    LSTM float32 cold compile 12.8 s -> 9.4-10.1 s, products
+    bit-identical, same speed (new/old time 0.83-1.02 over gemm_rows,
+    gemm_rows2 and gemm_acc, K 256-512, m 1-64).
     """
     attr = kernel_fn_attribute()
 
@@ -422,13 +439,14 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
 
     ``dual``: add the second product in the same registers. ``onto_out``:
     start from ``out``'s rows instead of ``bias`` (``out += ...``). Both are
-    plain arguments here (this compiles once for all three products) and
-    constants where LLVM inlines it, so each product's code has only its own
-    case. Per panel, rows go 8 at a time (8 x NC tiles: the panel stays in
+    plain arguments, tested outside the k loops: this one function (and the
+    tiles LLVM inlines into it) compiles once per dtype for all three
+    products, which are thin wrappers Numba inlines into their callers.
+    Per panel, rows go 8 at a time (8 x NC tiles: the panel stays in
     L1 across the row groups), then 4; then the rows left one by one
     (:func:`_row`).
     """
-    inline_here()
+    full_width()
     m8 = m - m % 8
     m4 = m8 + 4 if m - m8 >= 4 else m8
     npan = p1 - p0
@@ -448,8 +466,7 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
             _row(a2, r2 + i, k2, wp2, out[o], out, o, p0, p1, reverse)
 
 
-@unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
     """``out[o0+i, cols] = a[r0+i] @ W[:, cols] + bias[cols]`` for i < m.
 
@@ -466,13 +483,11 @@ def gemm_rows(a, r0, m, wp, bias, out, o0, p0, p1, reverse):
         (when ``W`` is bigger than L2, a one-way walk evicts every panel
         before its reuse: measured 18-20% faster per step at batch 1).
     """
-    full_width()
     k = a.shape[1]
     _products(a, r0, k, wp, a, r0, k, wp, False, False, m, bias, out, o0, p0, p1, reverse)
 
 
-@unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def gemm_rows2(a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse):
     """``out[o0+i] = a1[r1+i] @ W1 + a2[r2+i] @ W2 + bias`` for i < m.
 
@@ -482,13 +497,11 @@ def gemm_rows2(a1, r1, wp1, a2, r2, wp2, m, bias, out, o0, p0, p1, reverse):
     registers (one initialisation and one store per tile). ``wp1``, ``wp2``
     are packed like :func:`gemm_rows`' ``wp`` with the same number of panels.
     """
-    full_width()
     _products(a1, r1, a1.shape[1], wp1, a2, r2, a2.shape[1], wp2, True, False, m, bias,
               out, o0, p0, p1, reverse)
 
 
-@unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, inline="always", **JIT)
 def gemm_acc(a, m0, m1, k_len, wp, out):
     """``out[m] += a[m, :k_len] @ W`` for m in [m0, m1).
 
@@ -496,7 +509,6 @@ def gemm_acc(a, m0, m1, k_len, wp, out):
     of 32 outermost: a group's rows of ``a`` stay in L2 across the panels.
     (The weight gradients of the backward pass: dW += dG^T @ [X | H_prev].)
     """
-    full_width()
     npan = wp.shape[0]
     for g in range(m0, m1, 32):
         ge = min(m1, g + 32)
