@@ -11,15 +11,28 @@ changed in place between calls (an optimiser step, ``w[...] = ...``) miss the
 cache and are packed afresh; a stale pack is never used because an array
 object was seen before.
 
-The fingerprint (:func:`fingerprint`) is ``sum_i word_i * c_i`` modulo
-2**64 over the array's 64-bit words, with odd multipliers
+The fingerprint (:func:`fingerprint`, :func:`fingerprint_many` for the four
+arrays at once, hashed as their concatenation) is ``sum_i word_i * c_i``
+modulo 2**64 over the 64-bit words, with odd multipliers
 ``c_i = (2i + 1) * Q``: a change of any single word always changes it (an odd
 multiplier is invertible modulo 2**64), and changes of several words go
 unseen only when their weighted sum cancels exactly modulo 2**64 (about one
 chance in 2**64 for changes that are not built to do so). It is a change
 detector, not a cryptographic hash: weights crafted to collide could fool
-it. One streaming read, vectorized: ~22 us per MiB on the Intel Xeon here
-(a copy of the same MiB: ~47 us).
+it. One streaming read, vectorized (512-bit multiplies, memory-bound): on
+the Intel Xeon here (emeraldrapids, 2 MiB L2), 2 MiB of LSTM H=256 weights
+take ~60-70 us when they are in L2, but between two forward calls they
+are not (the kernel's own packed copy fills L2), and the read then costs
+~100-150 us with what it evicts. That read is most of ``ln.forward``'s
+per-call set-up at B=1, T=128 (``benchmarks/overhead.py``); what does not
+change with the data (validation, look-up, dispatch) is ~10-20 us.
+
+Measured and not kept (same machine, in a loop with the kernel): re-packing
+into the cached buffers instead of fingerprinting (~3x the fingerprint, even
+into preallocated panels); reading 2-8 interleaved streams, or software
+prefetch (T1/T2/NTA) ahead of the read (no faster, up to 2x slower);
+reading on two threads for numba-parallel (slower: a parallel region per
+array, and the data sits in one core's L2).
 """
 from __future__ import annotations
 
@@ -34,22 +47,72 @@ from ._gemm import aligned_empty, full_width, panel_width
 _Q = np.uint64(0x9E3779B97F4A7C15)     # odd (2**64 / golden ratio)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
-def _fingerprint_words(words):
-    """``sum_i words[i] * (2i + 1) * Q`` modulo 2**64 (uint64 ``words``)."""
-    full_width()
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, inline="always")
+def _mix(b, start):
+    """``(sum_i word_i * (2(start + i) + 1) * Q mod 2**64, start + words)``.
+
+    ``b`` is one array's bytes (uint8, 1-D, C); its 64-bit words are read in
+    place (``view``), a last partial word zero-padded. ``start`` numbers the
+    words after those of the arrays before it, so that several arrays hash
+    as their concatenation.
+    """
+    n8 = b.shape[0] // 8
+    w = b[:n8 * 8].view(np.uint64)
     h = np.uint64(0)
-    for i in range(words.shape[0]):
-        h += words[i] * (np.uint64(2 * i + 1) * _Q)
-    return h
+    for i in range(n8):
+        h += w[i] * (np.uint64(2 * (start + i) + 1) * _Q)
+    if n8 * 8 < b.shape[0]:         # e.g. an odd count of float32: pad the tail
+        t = np.uint64(0)
+        for j in range(n8 * 8, b.shape[0]):
+            t |= np.uint64(b[j]) << np.uint64(8 * (j - n8 * 8))
+        h += t * (np.uint64(2 * (start + n8) + 1) * _Q)
+        n8 += 1
+    return h, start + n8
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def _fingerprint_from(b, start):
+    """``_mix(b, start)``: one array's bytes (uint8, 1-D, C) from word ``start``."""
+    full_width()
+    return _mix(b, start)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def _fingerprint4(b0, b1, b2, b3):
+    """:func:`fingerprint_many` of four arrays' bytes, in one call (one dispatch)."""
+    full_width()
+    h0, n = _mix(b0, 0)
+    h1, n = _mix(b1, n)
+    h2, n = _mix(b2, n)
+    h3, n = _mix(b3, n)
+    return h0 + h1 + h2 + h3
+
+
+def _bytes(a: np.ndarray) -> np.ndarray:
+    # C-contiguous ``a`` as its bytes: a view, nothing copied.
+    return a.reshape(-1).view(np.uint8)
 
 
 def fingerprint(a: np.ndarray) -> int:
     """A 64-bit fingerprint of every byte of C-contiguous ``a`` (see above)."""
-    b = a.reshape(-1).view(np.uint8)
-    if b.size % 8:                      # odd float32 counts: zero-pad the tail
-        b = np.concatenate([b, np.zeros(8 - b.size % 8, dtype=np.uint8)])
-    return int(_fingerprint_words(b.view(np.uint64)))
+    return int(_fingerprint_from(_bytes(a), 0)[0])
+
+
+def fingerprint_many(arrays) -> int:
+    """The fingerprint of the concatenated bytes of C-contiguous ``arrays``.
+
+    (Each array's last partial 64-bit word is zero-padded.) Four arrays, the
+    weights of a layer, take one compiled call; ``ln.forward`` reads its
+    weights through this on every call, so the call itself is kept cheap.
+    """
+    if len(arrays) == 4:
+        a, b, c, d = arrays
+        return int(_fingerprint4(_bytes(a), _bytes(b), _bytes(c), _bytes(d)))
+    h, n = 0, 0
+    for a in arrays:               # the same sum, one array at a time
+        part, n = _fingerprint_from(_bytes(a), n)
+        h = (h + int(part)) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 def pack_panels(w: np.ndarray) -> np.ndarray:

@@ -46,10 +46,15 @@ class Backend:
     train_module: str | None = None
 
     def _module(self):
+        mod = _MODULES.get(self.module)
+        if mod is not None:         # ln.forward asks on every call: skip importlib
+            return mod
         try:
-            return importlib.import_module(self.module, __package__)
+            mod = importlib.import_module(self.module, __package__)
         except ImportError as e:  # a missing optional dependency
             raise BackendUnavailable(f"backend {self.name!r} cannot be imported: {e}") from e
+        _MODULES[self.module] = mod
+        return mod
 
     def unavailable(self) -> str | None:
         """None if the backend can run here, else why not."""
@@ -61,7 +66,11 @@ class Backend:
         return check(self.name) if check else None
 
     def load(self) -> Callable:
-        """The forward function; BackendUnavailable (with the reason) if it cannot run."""
+        """The forward function; BackendUnavailable (with the reason) if it cannot run.
+
+        Asked again on every call (a backend's ``unavailable`` may change its
+        answer, e.g. a GPU taken away); only the module import is remembered.
+        """
         reason = self.unavailable()
         if reason:
             raise BackendUnavailable(f"backend {self.name!r} is unavailable: {reason}")
@@ -76,7 +85,7 @@ class Backend:
         forward pass only. Arguments are validated on every call.
         """
         from .cells import spec
-        from .validation import check_weights, prepare
+        from .validation import check_weights, prepare, prepare_inputs
 
         if not spec(cell).recurrent_weights:     # minGRU, minLSTM, attention
             # Their kernels are registered per backend in parallel_cells.SUPPORT;
@@ -91,7 +100,10 @@ class Backend:
             inner = make(self.name, cell, weights)
 
             def run(x, h0=None, c0=None):
-                p = prepare(cell, x, weights, h0, c0)
+                # The weights were checked above and the runner holds what it
+                # made of them (packed panels, a module, device copies): only
+                # the inputs are checked per call.
+                p = prepare_inputs(cell, x, weights, h0, c0)
                 return inner(p.x, p.h0, p.c0)
         else:
             def run(x, h0=None, c0=None):
@@ -99,6 +111,9 @@ class Backend:
         run.backend = self.name
         return run
 
+
+#: Backend modules imported so far, by relative name (see Backend._module).
+_MODULES: dict = {}
 
 # Registry order is the order of every table and plot legend.
 REGISTRY: dict[str, Backend] = {b.name: b for b in (

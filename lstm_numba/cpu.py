@@ -30,6 +30,7 @@ split saves, and it runs serially.
 """
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numba
@@ -37,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _atomics as atomics
-from ._packing import PackCache, fingerprint, pack_panels
+from ._packing import PackCache, fingerprint, fingerprint_many, pack_panels
 from ._activations import FASTMATH, sigmoid, tanh
 from ._gemm import (JIT, aligned_empty, compile_gemm, full_width, gemm_rows, gemm_rows2,
                     unliteral_calls)
@@ -404,7 +405,7 @@ def _compile_gemms(x2, h, out2, wih, whh, bias, scratch):
 _READY: set = set()
 
 
-def _ready(kernel, args, gemm_args) -> None:
+def _ready(kernel, args, gemm_args, quick) -> None:
     """Make sure ``kernel(*args)`` will run compiled code with SLP-built products.
 
     If Numba's cache (or this process) already has ``kernel`` for these
@@ -412,12 +413,10 @@ def _ready(kernel, args, gemm_args) -> None:
     the products, so loading gemm_rows and gemm_rows2 apart would only cost
     time on a first call (~2 x 20-40 ms). Otherwise compile the products
     first with SLP on (:func:`_compile_gemms`); the kernel then compiles on
-    its first call and links them. A set of cheap keys (dtype, rank,
-    layout flags, read off the arrays) makes later calls skip all this.
+    its first call and links them. ``quick``, a cheap key made by the caller
+    from what can vary between calls (see :func:`_run`), makes later calls
+    skip all this with one set look-up.
     """
-    quick = (kernel,) + tuple(
-        (a.dtype.num, a.ndim, a.flags.c_contiguous, a.flags.writeable, a.flags.aligned)
-        if isinstance(a, np.ndarray) else type(a) for a in args)
     if quick in _READY:
         return
     if not _load_cached(kernel, tuple(numba.typeof(a) for a in args)):
@@ -471,8 +470,38 @@ def pack(cell: str, weights) -> Packed:
     return Packed(code, wih, whh, bx, b_hn, np.zeros(n_pad, dtype=dt))
 
 
+#: Scratch buffers up to this size are kept between calls (per thread, see
+#: :func:`_scratch`); bigger ones are allocated per call, where the
+#: allocation is small beside the work and memory is not held for nothing.
+SCRATCH_KEEP_BYTES = 4 << 20
+
+_TLS = threading.local()
+
+
+def _scratch(slot: str, shape: tuple, dt) -> np.ndarray:
+    """An aligned, uninitialised ``shape`` array for ``slot``, reused between calls.
+
+    The kernels overwrite their scratch (input projections, products)
+    before reading it, so a buffer from an earlier call serves as well as a
+    new one, without the allocation and the page faults of a fresh one.
+    Kept per thread (the kernels release the GIL: two threads must never
+    share one) and per slot, one shape at a time; never returned to users.
+    """
+    bufs = _TLS.__dict__
+    a = bufs.get(slot)
+    if a is None or a.shape != shape or a.dtype != dt:
+        a = aligned_empty(shape, dt)
+        if a.nbytes <= SCRATCH_KEEP_BYTES:
+            bufs[slot] = a
+    return a
+
+
 def _run(pk: Packed, x, h, c0, threads: int):
-    """Forward pass on validated, C-contiguous ``x (T,B,I)``, ``h (B,H)``, ``c0``."""
+    """Forward pass on validated, C-contiguous ``x (T,B,I)``, ``h (B,H)``, ``c0``.
+
+    Returns new arrays ``(outputs, h, c)`` (``c`` None but for the LSTM),
+    never views of the inputs or of another call's results.
+    """
     t_len, batch, n_in = x.shape
     hid = h.shape[1]
     dt = x.dtype
@@ -482,6 +511,10 @@ def _run(pk: Packed, x, h, c0, threads: int):
     out = np.empty((t_len, batch, hid), dtype=dt)
     x2 = x.reshape(t_len * batch, n_in)
     out2 = out.reshape(t_len * batch, hid)
+    # What decides the kernels' Numba signature and is not fixed here: the
+    # dtype and whether the caller's x and h are writeable (everything else
+    # is C-contiguous, aligned and writeable, made here or by pack).
+    flags = (dt.num, x.flags.writeable, h.flags.writeable)
 
     plan = _plan(batch, whh.nbytes, threads)
     chunks = min(threads, batch // 4)
@@ -489,15 +522,16 @@ def _run(pk: Packed, x, h, c0, threads: int):
         bounds = _split(batch, chunks, 4)
         nb_max = int(np.diff(bounds).max())
         tc = min(t_len, max(1, -(-CHUNK_ROWS // nb_max)))
-        xps = aligned_empty((chunks, tc * nb_max, n_pad), dt)
-        hps = aligned_empty((chunks, nb_max, n_pad), dt)
+        xps = _scratch("xps", (chunks, tc * nb_max, n_pad), dt)
+        hps = _scratch("hps", (chunks, nb_max, n_pad), dt)
         args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, bounds, xps, hps)
-        _ready(_steps_batch_split, args, (x2, h, out2, wih, whh, bx, xps[0]))
+        _ready(_steps_batch_split, args, (x2, h, out2, wih, whh, bx, xps[0]),
+               (_steps_batch_split,) + flags)
         _steps_batch_split(*args)
     else:
         tc = min(t_len, max(1, -(-CHUNK_ROWS // batch)))
-        xp = aligned_empty((tc * batch, n_pad), dt)
-        hp = aligned_empty((batch, n_pad), dt)
+        xp = _scratch("xp", (tc * batch, n_pad), dt)
+        hp = _scratch("hp", (batch, n_pad), dt)
         gemm_args = (x2, h, out2, wih, whh, bx, xp)
         if plan == "hidden" and whh.shape[0] >= 2:
             groups = lambda npan: -(-npan // ITEM_PANELS)     # noqa: E731 - work items
@@ -510,11 +544,11 @@ def _run(pk: Packed, x, h, c0, threads: int):
             done = np.zeros(phases, dtype=np.int64)
             args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
                     claim, done, home_in, home_rec, home_gate, ublock)
-            _ready(_steps_hidden_split, args, gemm_args)
+            _ready(_steps_hidden_split, args, gemm_args, (_steps_hidden_split,) + flags)
             _steps_hidden_split(*args)
         else:
             args = (cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, 0, batch, xp, hp)
-            _ready(_steps_range, args, gemm_args)
+            _ready(_steps_range, args, gemm_args, (_steps_range,) + flags)
             _steps_range(*args)
     return out, out[-1].copy(), (c if cell == 1 else None)
 
@@ -531,8 +565,9 @@ def cached_pack(cell: str, weights) -> Packed:
     between calls are packed again, never served stale. Reading the weights
     once costs about a tenth of packing them (transpose and write).
     """
-    key = (cell, weights[1].dtype.str) + tuple(a.shape for a in weights) + tuple(
-        fingerprint(a) for a in weights)
+    w_ih, w_hh, b_ih, b_hh = weights
+    key = (cell, w_hh.dtype.str, w_ih.shape, w_hh.shape, b_ih.shape, b_hh.shape,
+           fingerprint_many(weights))
     return PACKS.get(key, lambda: pack(cell, weights))
 
 
@@ -592,5 +627,7 @@ def warm_cache(dtypes=("float32", "float64")) -> list[str]:
             pk = pack("lstm", p.w)
             _run(pk, p.x, p.h0, p.c0, 1 if path == "serial" else threads)
             done.append(f"{dt.name}/{path}")
-    fingerprint(np.zeros(4))          # ln.forward's pack cache key (one kernel for all)
+    z = np.zeros(4)
+    fingerprint(z)                    # the pack cache key's kernels (one for all dtypes)
+    fingerprint_many((z, z, z, z))
     return done

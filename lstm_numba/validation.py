@@ -15,6 +15,9 @@ from ._checks import DTYPES, check_dtype, check_size  # noqa: F401
 from .cells import CellSpec, Weights, input_only_weights, spec
 
 
+_F32, _F64 = DTYPES
+
+
 def _array(name: str, a, ndim: int, expected: str) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of shape {expected}; "
@@ -22,8 +25,11 @@ def _array(name: str, a, ndim: int, expected: str) -> np.ndarray:
     if a.ndim != ndim:
         raise ValueError(f"{name} must have shape {expected} ({ndim}-D); "
                          f"got shape {a.shape} ({a.ndim}-D)")
-    if a.dtype not in DTYPES:
-        raise TypeError(f"{name} must be float32 or float64; got dtype {a.dtype}")
+    dt = a.dtype
+    # ``is`` first: NumPy's native float32/float64 dtypes are single objects,
+    # and every forward call checks five to seven arrays here.
+    if dt is not _F32 and dt is not _F64 and dt not in DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got dtype {dt}")
     return a
 
 
@@ -33,8 +39,11 @@ def _expect_shape(name: str, a: np.ndarray, shape: tuple, expected: str) -> None
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
-    # Kernels index raw memory as C order: copy anything else rather than misread it.
-    return a if a.flags.c_contiguous and a.flags.aligned else np.ascontiguousarray(a)
+    # Kernels index raw memory as C order: copy anything else rather than misread
+    # it. (np.ascontiguousarray would return a C-contiguous but misaligned array
+    # as it is; np.array copies it to an aligned one.)
+    f = a.flags
+    return a if f.c_contiguous and f.aligned else np.array(a, order="C")
 
 
 class Prepared(NamedTuple):
@@ -78,11 +87,17 @@ def check_weights(cell: str, weights) -> Weights:
     _array("weights.b_hh", b_hh, 1, f"({g}*H,)")
     _expect_shape("weights.b_hh", b_hh, (gh,), f"({g}*H,)")
     dt = w_ih.dtype
-    for name, a in zip(Weights._fields, weights):
-        if a.dtype != dt:
-            raise TypeError(f"weights.{name} has dtype {a.dtype} but weights.w_ih has "
-                            f"{dt}: all weights must share one dtype")
-    return Weights(*(_contiguous(a) for a in weights))
+    if not (w_hh.dtype is dt and b_ih.dtype is dt and b_hh.dtype is dt):
+        for name, a in zip(Weights._fields, weights):
+            if a.dtype != dt:
+                raise TypeError(f"weights.{name} has dtype {a.dtype} but weights.w_ih "
+                                f"has {dt}: all weights must share one dtype")
+    c_ih, c_hh, cb_ih, cb_hh = (_contiguous(w_ih), _contiguous(w_hh), _contiguous(b_ih),
+                                _contiguous(b_hh))
+    if (type(weights) is Weights and c_ih is w_ih and c_hh is w_hh and cb_ih is b_ih
+            and cb_hh is b_hh):
+        return weights                  # nothing copied: the caller's tuple as it is
+    return Weights(c_ih, c_hh, cb_ih, cb_hh)
 
 
 def _check_x(x, w: Weights) -> np.ndarray:
@@ -95,7 +110,7 @@ def _check_x(x, w: Weights) -> np.ndarray:
     if i != w.input_size:
         raise ValueError(f"x has shape {x.shape} (T, B, I) with I={i}, but weights.w_ih "
                          f"has shape {w.w_ih.shape} (G*H, I) with I={w.input_size}")
-    if x.dtype != w.dtype:
+    if x.dtype is not w.w_ih.dtype and x.dtype != w.w_ih.dtype:
         raise TypeError(f"x has dtype {x.dtype} but the weights are {w.dtype}: "
                         "convert one (e.g. weights.astype(x.dtype))")
     return _contiguous(x)
@@ -108,7 +123,7 @@ def _state(name: str, a, x: np.ndarray, w: Weights) -> np.ndarray:
         return np.zeros((b, h), dtype=x.dtype)
     a = _array(name, a, 2, "(B, H)")
     _expect_shape(name, a, (b, h), "(B, H)")
-    if a.dtype != x.dtype:
+    if a.dtype is not x.dtype and a.dtype != x.dtype:
         raise TypeError(f"{name} has dtype {a.dtype} but x is {x.dtype}")
     return _contiguous(a)
 
@@ -122,7 +137,81 @@ def prepare(cell: str, x, weights, h0=None, c0=None) -> Prepared:
     s = spec(cell)
     if not s.recurrent_weights:     # minGRU, minLSTM, attention: own rules for h0, c0
         return prepare_parallel(cell, x, weights, h0, c0)
-    w = check_weights(cell, weights)
+    if type(weights) is Weights and _weights_fit(s.n_gates, *weights):
+        p = _inputs_fit(s, x, weights, h0, c0)
+        if p is not None:
+            return p
+    return _prepare_checked(s, x, check_weights(cell, weights), h0, c0)
+
+
+def prepare_inputs(cell: str, x, weights: Weights, h0=None, c0=None) -> Prepared:
+    """:func:`prepare` for weights already checked by :func:`check_weights`.
+
+    For runners that check (and copy or pack) their weights once: only
+    ``x``, ``h0`` and ``c0`` are checked, with the same errors as
+    :func:`prepare`.
+    """
+    s = spec(cell)
+    if not s.recurrent_weights:
+        return prepare_parallel(cell, x, weights, h0, c0)
+    p = _inputs_fit(s, x, weights, h0, c0)
+    return p if p is not None else _prepare_checked(s, x, weights, h0, c0)
+
+
+# The fast path of prepare: the same conditions as the checks above, tested
+# with identity and tuple comparisons only (no message built, no copy made).
+# Anything it does not accept -- a wrong argument, but also a subclass of
+# ndarray, a non-contiguous array, a dtype equal to float32 but not NumPy's
+# own object -- goes through the checks above, which accept or explain it.
+
+
+def _c_array(a, dt) -> bool:
+    if type(a) is not np.ndarray or a.dtype is not dt:
+        return False
+    f = a.flags
+    return f.c_contiguous and f.aligned
+
+
+def _weights_fit(g: int, w_ih, w_hh, b_ih, b_hh) -> bool:
+    dt = w_ih.dtype if type(w_ih) is np.ndarray else None
+    if (dt is not _F32 and dt is not _F64) or not (
+            _c_array(w_ih, dt) and _c_array(w_hh, dt) and _c_array(b_ih, dt)
+            and _c_array(b_hh, dt)):
+        return False
+    sh = w_hh.shape
+    if len(sh) != 2:
+        return False
+    gh = g * sh[1]
+    si = w_ih.shape
+    return (sh[1] >= 1 and sh[0] == gh and len(si) == 2 and si[0] == gh and si[1] >= 1
+            and b_ih.shape == (gh,) and b_hh.shape == (gh,))
+
+
+def _inputs_fit(s: CellSpec, x, w: Weights, h0, c0) -> Prepared | None:
+    dt = w.w_ih.dtype
+    if not _c_array(x, dt):
+        return None
+    sx = x.shape
+    if len(sx) != 3 or sx[0] < 1 or sx[1] < 1 or sx[2] != w.w_ih.shape[1]:
+        return None
+    state = (sx[1], w.w_hh.shape[1])
+    if h0 is None:
+        h0 = np.zeros(state, dtype=dt)
+    elif not (_c_array(h0, dt) and h0.shape == state):
+        return None
+    if s.has_cell_state:
+        if c0 is None:
+            c0 = np.zeros(state, dtype=dt)
+        elif not (_c_array(c0, dt) and c0.shape == state):
+            return None
+    elif c0 is not None:
+        return None
+    return Prepared(s, x, w, h0, c0)
+
+
+def _prepare_checked(s: CellSpec, x, w: Weights, h0, c0) -> Prepared:
+    """The checks of :func:`prepare` on checked weights ``w``, with their messages."""
+    cell = s.name
     x = _check_x(x, w)
     h0 = _state("h0", h0, x, w)
     if s.has_cell_state:
