@@ -52,6 +52,7 @@ import threading
 import numpy as np
 from numba import njit, typeof, types
 from numba.core import cgutils, config
+from llvmlite import ir
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
@@ -220,6 +221,47 @@ def inline_here(typingctx):
 
 
 @intrinsic
+def _vfma(typingctx, acc, off, x, wp, p, k):
+    """``acc[off:off+NC] += x * wp[p, k, :NC]`` as two 64-byte vector FMAs.
+
+    Written as vector IR, so LLVM has nothing to vectorize: the scalar form
+    (NC statements per row, 8 rows per k) made each tile's own compile
+    spend most of its time in unrolling and the SLP vectorizer.
+    """
+    ety = wp.dtype
+    lanes = 16 if ety == types.float32 else 8
+
+    def codegen(context, builder, sig, args):
+        acc_v, off_v, x_v, wp_v, p_v, k_v = args
+        accty, _, xty, wpty, _, _ = sig.args
+        lty = context.get_data_type(ety)
+        vty = ir.VectorType(lty, lanes)
+        intp = context.get_value_type(types.intp)
+        acc_a = make_array(accty)(context, builder, acc_v)
+        wp_a = make_array(wpty)(context, builder, wp_v)
+        pa = cgutils.get_item_pointer(context, builder, accty, acc_a, [off_v])
+        pw = cgutils.get_item_pointer(context, builder, wpty, wp_a,
+                                      [p_v, k_v, intp(0)])
+        xs = context.cast(builder, x_v, xty, ety)
+        xv = builder.insert_element(ir.Constant(vty, ir.Undefined), xs, ir.IntType(32)(0))
+        xv = builder.shuffle_vector(xv, ir.Constant(vty, ir.Undefined),
+                                    ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                [0] * lanes))
+        sfx = f"v{lanes}f{32 if ety == types.float32 else 64}"
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
+                                             f"llvm.fma.{sfx}")
+        for h in range(2):
+            qa = builder.bitcast(builder.gep(pa, [intp(h * lanes)]), vty.as_pointer())
+            qw = builder.bitcast(builder.gep(pw, [intp(h * lanes)]), vty.as_pointer())
+            va = builder.load(qa, align=4)
+            vw = builder.load(qw, align=4)
+            builder.store(builder.call(fma, [xv, vw, va]), qa, align=4)
+        return context.get_dummy_value()
+
+    return types.none(acc, off, x, wp, p, k), codegen
+
+
+@intrinsic
 def _stack(typingctx, n, like):
     """A 1-D C array of literal length ``n`` (dtype of array ``like``) on the stack."""
     if not isinstance(n, types.IntegerLiteral):
@@ -287,9 +329,10 @@ def pack_transposed(w, wp):
 
 
 # ---------------------------------------------------------- register tiles
-# A tile is ``acc``, a stack array that LLVM keeps in vector registers once
-# the constant-length loops below are unrolled: 8 rows x one panel (row i at
-# acc[32*i:]), 16 vector registers. :func:`_tile` is a function of its own
+# A tile is ``acc``, a stack array that LLVM keeps in vector registers: 8
+# rows x one panel (row i at acc[32*i:]), 16 vector registers. The k loops
+# are written with :func:`_vfma` (vector IR); the tile's initialisation and
+# store are short constant loops that LLVM unrolls and SLP-vectorizes. :func:`_tile` is a function of its own
 # that LLVM inlines (:func:`inline_here`) and owns its ``acc``: with ``acc``
 # passed in, LLVM had to assume it might alias the operands and kept scalar
 # fallback loops. ``rows`` stays a literal (one compile each for 8 and 4) so
@@ -302,33 +345,21 @@ def _acc(acc, a, r, k_len, wp, p, rows):
 
     Per k at 8 rows: 2 vector loads of the panel, 8 broadcasts, 16 FMAs (4
     rows, for 4 leftover rows: 8 FMAs). ``rows`` is a constant where this is
-    inlined: the 4-row tile's upper loads are dead and dropped.
+    inlined: the 4-row tile's upper rows are dropped.
     """
-    nc = _nc(wp)
     r4 = r + 4 if rows == 8 else r      # rows 4..7 exist only in the 8-row tile
     for k in range(k_len):
-        a0 = a[r, k]
-        a1 = a[r + 1, k]
-        a2 = a[r + 2, k]
-        a3 = a[r + 3, k]
-        a4 = a[r4, k]
-        a5 = a[r4 + 1, k]
-        a6 = a[r4 + 2, k]
-        a7 = a[r4 + 3, k]
-        for c in range(nc):
-            w = wp[p, k, c]
-            acc[c] += a0 * w
-            acc[32 + c] += a1 * w
-            acc[64 + c] += a2 * w
-            acc[96 + c] += a3 * w
-            if rows == 8:
-                acc[128 + c] += a4 * w
-                acc[160 + c] += a5 * w
-                acc[192 + c] += a6 * w
-                acc[224 + c] += a7 * w
+        _vfma(acc, 0, a[r, k], wp, p, k)
+        _vfma(acc, 32, a[r + 1, k], wp, p, k)
+        _vfma(acc, 64, a[r + 2, k], wp, p, k)
+        _vfma(acc, 96, a[r + 3, k], wp, p, k)
+        if rows == 8:
+            _vfma(acc, 128, a[r4, k], wp, p, k)
+            _vfma(acc, 160, a[r4 + 1, k], wp, p, k)
+            _vfma(acc, 192, a[r4 + 2, k], wp, p, k)
+            _vfma(acc, 224, a[r4 + 3, k], wp, p, k)
 
 
-@unliteral_calls
 @njit(fastmath=FASTMATH, **JIT)
 def _row8panels(a, r, k_len, wp, p, bias, out, o):
     """One row x eight panels (8*NC columns): 16 independent FMA chains."""
@@ -340,15 +371,14 @@ def _row8panels(a, r, k_len, wp, p, bias, out, o):
             acc[32 * q + c] = bias[(p + q) * nc + c]
     for k in range(k_len):
         a0 = a[r, k]
-        for c in range(nc):
-            acc[c] += a0 * wp[p, k, c]
-            acc[32 + c] += a0 * wp[p + 1, k, c]
-            acc[64 + c] += a0 * wp[p + 2, k, c]
-            acc[96 + c] += a0 * wp[p + 3, k, c]
-            acc[128 + c] += a0 * wp[p + 4, k, c]
-            acc[160 + c] += a0 * wp[p + 5, k, c]
-            acc[192 + c] += a0 * wp[p + 6, k, c]
-            acc[224 + c] += a0 * wp[p + 7, k, c]
+        _vfma(acc, 0, a0, wp, p, k)
+        _vfma(acc, 32, a0, wp, p + 1, k)
+        _vfma(acc, 64, a0, wp, p + 2, k)
+        _vfma(acc, 96, a0, wp, p + 3, k)
+        _vfma(acc, 128, a0, wp, p + 4, k)
+        _vfma(acc, 160, a0, wp, p + 5, k)
+        _vfma(acc, 192, a0, wp, p + 6, k)
+        _vfma(acc, 224, a0, wp, p + 7, k)
     for q in range(8):
         for c in range(nc):
             out[o, (p + q) * nc + c] = acc[32 * q + c]
@@ -369,19 +399,12 @@ def _row1panel(a, r, k_len, wp, p, bias, out, o):
         acc[96 + c] = 0.0
     k4 = k_len - k_len % 4
     for k in range(0, k4, 4):
-        a0 = a[r, k]
-        a1 = a[r, k + 1]
-        a2 = a[r, k + 2]
-        a3 = a[r, k + 3]
-        for c in range(nc):
-            acc[c] += a0 * wp[p, k, c]
-            acc[32 + c] += a1 * wp[p, k + 1, c]
-            acc[64 + c] += a2 * wp[p, k + 2, c]
-            acc[96 + c] += a3 * wp[p, k + 3, c]
+        _vfma(acc, 0, a[r, k], wp, p, k)
+        _vfma(acc, 32, a[r, k + 1], wp, p, k + 1)
+        _vfma(acc, 64, a[r, k + 2], wp, p, k + 2)
+        _vfma(acc, 96, a[r, k + 3], wp, p, k + 3)
     for k in range(k4, k_len):
-        a0 = a[r, k]
-        for c in range(nc):
-            acc[c] += a0 * wp[p, k, c]
+        _vfma(acc, 0, a[r, k], wp, p, k)
     for c in range(nc):
         out[o, n0 + c] = (acc[c] + acc[32 + c]) + (acc[64 + c] + acc[96 + c])
 
