@@ -19,20 +19,22 @@ multiplier is invertible modulo 2**64), and changes of several words go
 unseen only when their weighted sum cancels exactly modulo 2**64 (about one
 chance in 2**64 for changes that are not built to do so). It is a change
 detector, not a cryptographic hash: weights crafted to collide could fool
-it. One streaming read, vectorized (512-bit multiplies, memory-bound): on
-the Intel Xeon here (emeraldrapids, 2 MiB L2), 2 MiB of LSTM H=256 weights
-take ~60-70 us when they are in L2, but between two forward calls they
-are not (the kernel's own packed copy fills L2), and the read then costs
-~100-150 us with what it evicts. That read is most of ``ln.forward``'s
-per-call set-up at B=1, T=128 (``benchmarks/overhead.py``); what does not
-change with the data (validation, look-up, dispatch) is ~10-20 us.
+it. One streaming read, vectorized (512-bit multiplies): on the Intel Xeon
+here (emeraldrapids, 2 MiB L2), the 2 MiB of LSTM H=256 weights take
+~60-70 us when they sit in L2, but between two forward calls they do not
+(the kernel's own packed copy fills L2): timed right after a kernel call,
+~85 us (a bare load of the same bytes, no hash: ~68 us), and the next
+kernel then reloads the packed weights the read evicted. That read is most
+of ``ln.forward``'s per-call set-up at B=1, T=128 (100-270 us, 7-13 % of
+the call on a loaded machine, ``benchmarks/overhead.py``); the part that
+does not grow with the weights (validation, look-up, dispatch) is ~12 us.
 
-Measured and not kept (same machine, in a loop with the kernel): re-packing
-into the cached buffers instead of fingerprinting (~3x the fingerprint, even
-into preallocated panels); reading 2-8 interleaved streams, or software
-prefetch (T1/T2/NTA) ahead of the read (no faster, up to 2x slower);
-reading on two threads for numba-parallel (slower: a parallel region per
-array, and the data sits in one core's L2).
+Measured and not kept (same machine, timed in a loop with the kernel):
+re-packing into preallocated panels instead of fingerprinting (2.5-3x the
+fingerprint's cost); reading 2, 4 or 8 interleaved streams (1.0, 1.2,
+1.6x), software prefetch ahead of the read (T1/T2: 1.15-1.25x, NTA: up to
+2.5x); reading on two threads for numba-parallel (1.5x hot: a parallel
+region per array, and the data sits in one core's L2).
 """
 from __future__ import annotations
 
