@@ -262,6 +262,35 @@ def _vfma(typingctx, acc, off, x, wp, p, k):
 
 
 @intrinsic
+def _vmove(typingctx, dst, di, src, si):
+    """``dst[di][:NC] = src[si][:NC]``: NC elements as two 64-byte vectors.
+
+    ``di``/``si`` are tuples of indices of the first element (C arrays of
+    one dtype, NC of it: 32 float32 or 16 float64). The tile's load and
+    store, in vector IR like :func:`_vfma`.
+    """
+    ety = dst.dtype
+    lanes = 16 if ety == types.float32 else 8
+
+    def codegen(context, builder, sig, args):
+        dst_v, di_v, src_v, si_v = args
+        dty, dity, sty, sity = sig.args
+        vty = ir.VectorType(context.get_data_type(ety), lanes)
+        intp = context.get_value_type(types.intp)
+        pd = cgutils.get_item_pointer(context, builder, dty, make_array(dty)(
+            context, builder, dst_v), cgutils.unpack_tuple(builder, di_v, len(dity)))
+        ps = cgutils.get_item_pointer(context, builder, sty, make_array(sty)(
+            context, builder, src_v), cgutils.unpack_tuple(builder, si_v, len(sity)))
+        for h in range(2):
+            qs = builder.bitcast(builder.gep(ps, [intp(h * lanes)]), vty.as_pointer())
+            qd = builder.bitcast(builder.gep(pd, [intp(h * lanes)]), vty.as_pointer())
+            builder.store(builder.load(qs, align=4), qd, align=4)
+        return context.get_dummy_value()
+
+    return types.none(dst, di, src, si), codegen
+
+
+@intrinsic
 def _stack(typingctx, n, like):
     """A 1-D C array of literal length ``n`` (dtype of array ``like``) on the stack."""
     if not isinstance(n, types.IntegerLiteral):
@@ -367,8 +396,7 @@ def _row8panels(a, r, k_len, wp, p, bias, out, o):
     nc = _nc(wp)
     acc = _stack(256, wp)          # panel p+q at acc[32*q:32*q+nc]
     for q in range(8):
-        for c in range(nc):
-            acc[32 * q + c] = bias[(p + q) * nc + c]
+        _vmove(acc, (32 * q,), bias, ((p + q) * nc,))
     for k in range(k_len):
         a0 = a[r, k]
         _vfma(acc, 0, a0, wp, p, k)
@@ -380,8 +408,7 @@ def _row8panels(a, r, k_len, wp, p, bias, out, o):
         _vfma(acc, 192, a0, wp, p + 6, k)
         _vfma(acc, 224, a0, wp, p + 7, k)
     for q in range(8):
-        for c in range(nc):
-            out[o, (p + q) * nc + c] = acc[32 * q + c]
+        _vmove(out, (o, (p + q) * nc), acc, (32 * q,))
 
 
 @unliteral_calls
@@ -440,18 +467,15 @@ def _tile(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, bias, out, o, p, row
     n0 = p * nc
     if onto_out:    # out += ...: start from out's rows
         for i in range(rows):
-            for c in range(nc):
-                acc[32 * i + c] = out[o + i, n0 + c]
+            _vmove(acc, (32 * i,), out, (o + i, n0))
     else:           # start from the bias
         for i in range(rows):
-            for c in range(nc):
-                acc[32 * i + c] = bias[n0 + c]
+            _vmove(acc, (32 * i,), bias, (n0,))
     _acc(acc, a1, r1, k1, wp1, p, rows)
     if dual:
         _acc(acc, a2, r2, k2, wp2, p, rows)
     for i in range(rows):
-        for c in range(nc):
-            out[o + i, n0 + c] = acc[32 * i + c]
+        _vmove(out, (o + i, n0), acc, (32 * i,))
 
 
 @unliteral_calls
