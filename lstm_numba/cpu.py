@@ -563,7 +563,9 @@ def cached_pack(cell: str, weights) -> Packed:
     The key is the cell, dtype, shapes and a fingerprint of every byte of
     the four arrays (:mod:`lstm_numba._packing`): weights changed in place
     between calls are packed again, never served stale. Reading the weights
-    once costs about a tenth of packing them (transpose and write).
+    once (one compiled call for the four) costs a fifth to a quarter of
+    packing them (transpose and write): at B=1, H=256 it is most of
+    ``ln.forward``'s set-up (``benchmarks/overhead.py``).
     """
     w_ih, w_hh, b_ih, b_hh = weights
     key = (cell, w_hh.dtype.str, w_ih.shape, w_hh.shape, b_ih.shape, b_hh.shape,
