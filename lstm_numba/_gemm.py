@@ -459,11 +459,11 @@ def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
 
 
 @njit(fastmath=FASTMATH, **JIT)
-def _tile(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, bias, out, o, p, rows):
-    """out[o:o+rows, panel p] = (out or bias) + a1[r1:] @ W1 (+ a2[r2:] @ W2), in registers."""
+def _tile(a, r, k_len, wp, onto_out, bias, out, o, p, rows):
+    """out[o:o+rows, panel p] = (out or bias) + a[r:r+rows, :k_len] @ W, in registers."""
     inline_here()
-    acc = _stack(256, wp1)
-    nc = _nc(wp1)
+    acc = _stack(256, wp)
+    nc = _nc(wp)
     n0 = p * nc
     if onto_out:    # out += ...: start from out's rows
         for i in range(rows):
@@ -471,9 +471,7 @@ def _tile(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, bias, out, o, p, row
     else:           # start from the bias
         for i in range(rows):
             _vmove(acc, (32 * i,), bias, (n0,))
-    _acc(acc, a1, r1, k1, wp1, p, rows)
-    if dual:
-        _acc(acc, a2, r2, k2, wp2, p, rows)
+    _acc(acc, a, r, k_len, wp, p, rows)
     for i in range(rows):
         _vmove(out, (o + i, n0), acc, (32 * i,))
 
@@ -484,7 +482,7 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
               p0, p1, reverse):
     """The body of every product here: ``out[o0+i] = a1[r1+i] @ W1 (+ a2[r2+i] @ W2)``.
 
-    ``dual``: add the second product in the same registers. ``onto_out``:
+    ``dual``: add the second product (a second pass of each tile). ``onto_out``:
     start from ``out``'s rows instead of ``bias`` (``out += ...``). Both are
     plain arguments, tested outside the k loops: this one function (and the
     tiles LLVM inlines into it) compiles once per dtype for all three
@@ -499,12 +497,17 @@ def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0
     npan = p1 - p0
     for s in range(npan):
         p = p1 - 1 - s if reverse else p0 + s
-        for i in range(0, m8, 8):
-            _tile(a1, r1 + i, k1, wp1, a2, r2 + i, k2, wp2, dual, onto_out, bias,
-                  out, o0 + i, p, 8)
-        if m4 > m8:     # the 4 leftover rows
-            _tile(a1, r1 + m8, k1, wp1, a2, r2 + m8, k2, wp2, dual, onto_out, bias,
-                  out, o0 + m8, p, 4)
+        # dual: a second pass of the tile adds a2 @ W2 onto the rows the
+        # first stored, still in L1 (bit-identical to one pass: the tile's
+        # float values are stored and loaded exactly). One tile in registers
+        # across a runtime branch spilled it (13-19 % slower LSTM steps).
+        for q in range(2 if dual else 1):
+            a, r, kq, wp = (a1, r1, k1, wp1) if q == 0 else (a2, r2, k2, wp2)
+            onto = onto_out or q == 1
+            for i in range(0, m8, 8):
+                _tile(a, r + i, kq, wp, onto, bias, out, o0 + i, p, 8)
+            if m4 > m8:     # the 4 leftover rows
+                _tile(a, r + m8, kq, wp, onto, bias, out, o0 + m8, p, 4)
     for i in range(m4, m):
         o = o0 + i
         # out[o] as the bias of a product adds onto what out[o] holds.
