@@ -44,12 +44,15 @@ from collections import OrderedDict
 import numpy as np
 from numba import njit
 
-from ._gemm import aligned_empty, full_width, panel_width
+from ._gemm import aligned_empty, full_width, panel_width, unliteral_calls
 
 _Q = np.uint64(0x9E3779B97F4A7C15)     # odd (2**64 / golden ratio)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False, inline="always")
+# A function of its own (not Numba-inlined four times into _fingerprint4:
+# that cost ~1.1-1.6 s of every entry point's cold compile).
+@unliteral_calls
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def _mix(b, start):
     """``(sum_i word_i * (2(start + i) + 1) * Q mod 2**64, start + words)``.
 
@@ -58,6 +61,7 @@ def _mix(b, start):
     words after those of the arrays before it, so that several arrays hash
     as their concatenation.
     """
+    full_width()
     n8 = b.shape[0] // 8
     w = b[:n8 * 8].view(np.uint64)
     h = np.uint64(0)
