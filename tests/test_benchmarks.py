@@ -221,3 +221,18 @@ def test_race_benchmark_runs(smoke):
         assert np.isfinite(value) and value > 0, (combo, name, value)
         if name == "track_ratio_to_torch":
             assert value < 100, (combo, value)     # the same problem, not another size
+
+
+def test_compile_ab_prints_both_trees(capsys):
+    """compile_ab.py measures a cold compile in each tree and tabulates min and runs."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("compile_ab", ROOT / "benchmarks" / "compile_ab.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(ROOT), str(ROOT), "--rounds", "1", "--entries", "rnn/numba/float32"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| entry point | before s (CPU, min of 1)")
+    row = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert row[0] == "rnn/numba/float32"
+    before, after = float(row[1]), float(row[2])
+    assert 0.0 < before < 300 and 0.0 < after < 300
