@@ -22,11 +22,11 @@ rows, 16-18 at 4 rows, as many as the ``_vfma`` tile at b2a3857). An
 AVX2 tile needs fewer columns (one ``<8 x float>`` pair per row) or fewer
 rows; this intrinsic does not choose.
 
-Measured on the Intel Xeon (emeraldrapids), 1 thread, against the
-``_vfma`` k loop of ``_gemm`` at b2a3857: same GFLOP/s (time ratio
-0.96-1.04 over m 8-1024, K=N 256/512, both dtypes), cold compile of the
-product behind ``gemm_rows`` 2.4-3.8 -> 1.8-2.7 s per dtype and its
-``_tile`` 1.0-1.7 -> 0.6-0.7 s per entry point.
+Measured on the Intel Xeon (emeraldrapids), 1 thread, swapped for
+``_acc`` (the ``_vfma`` k loop) in scratch copies of ``_gemm``: same
+GFLOP/s (time ratio 0.96-1.04 over m 8-1024, K=N 256/512, both dtypes, at
+b2a3857 and d6e0e1c); cold compile of ``_tile`` (rows 8 and 4) 0.65-1.06
+-> 0.40-0.51 s per dtype at d6e0e1c (1.0-1.7 -> 0.6-0.7 s at b2a3857).
 """
 from __future__ import annotations
 
