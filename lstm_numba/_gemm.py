@@ -57,12 +57,16 @@ from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from ._activations import FASTMATH
+from ._simd import tile_fma
 from .machine import kernel_fn_attribute
 
 # One set of fast-math flags for every kernel (lstm_numba._activations.FASTMATH):
 # 'contract' gives FMAs; no 'reassoc' (see above); NaN/inf are not assumed away
 # so that NaN in the inputs reaches the outputs.
 JIT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
+# Functions only jitted code calls: no Python-callable wrapper to build
+# (~65 ms of each one's cold compile).
+INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 _slp_lock = threading.RLock()
 _compiled: set = set()
@@ -359,35 +363,16 @@ def pack_transposed(w, wp):
 
 # ---------------------------------------------------------- register tiles
 # A tile is ``acc``, a stack array that LLVM keeps in vector registers: 8
-# rows x one panel (row i at acc[32*i:]), 16 vector registers. The k loops
-# are written with :func:`_vfma` (vector IR); the tile's initialisation and
-# store are short constant loops that LLVM unrolls and SLP-vectorizes. :func:`_tile` is a function of its own
-# that LLVM inlines (:func:`inline_here`) and owns its ``acc``: with ``acc``
-# passed in, LLVM had to assume it might alias the operands and kept scalar
-# fallback loops. ``rows`` stays a literal (one compile each for 8 and 4) so
-# that the tile's own optimisation already sees constant trip counts: with
-# ``rows`` a plain argument it compiled once, but came out 6-17 % slower.
-
-@njit(fastmath=FASTMATH, inline="always", **JIT)
-def _acc(acc, a, r, k_len, wp, p, rows):
-    """Tile (rows x NC) += a[r:r+rows, :k_len] @ panel p; ``rows`` 8 or 4.
-
-    Per k at 8 rows: 2 vector loads of the panel, 8 broadcasts, 16 FMAs (4
-    rows, for 4 leftover rows: 8 FMAs). ``rows`` is a constant where this is
-    inlined: the 4-row tile's upper rows are dropped.
-    """
-    r4 = r + 4 if rows == 8 else r      # rows 4..7 exist only in the 8-row tile
-    for k in range(k_len):
-        _vfma(acc, 0, a[r, k], wp, p, k)
-        _vfma(acc, 32, a[r + 1, k], wp, p, k)
-        _vfma(acc, 64, a[r + 2, k], wp, p, k)
-        _vfma(acc, 96, a[r + 3, k], wp, p, k)
-        if rows == 8:
-            _vfma(acc, 128, a[r4, k], wp, p, k)
-            _vfma(acc, 160, a[r4 + 1, k], wp, p, k)
-            _vfma(acc, 192, a[r4 + 2, k], wp, p, k)
-            _vfma(acc, 224, a[r4 + 3, k], wp, p, k)
-
+# rows x one panel (row i at acc[32*i:]), 16 vector registers. Everything
+# in a tile is written as vector IR: its k loop is one loop of
+# :func:`lstm_numba._simd.tile_fma` (accumulators carried as phi nodes),
+# the one-row tiles use :func:`_vfma`, loads and stores :func:`_vmove`.
+# :func:`_tile` is a function of its own that LLVM inlines
+# (:func:`inline_here`) and owns its ``acc``: with ``acc`` passed in, LLVM
+# had to assume it might alias the operands and kept scalar fallback loops.
+# ``rows`` stays a literal (one compile each for 8 and 4). Functions that
+# only jitted code calls are compiled without a Python-callable wrapper
+# (``INNER``).
 
 @njit(fastmath=FASTMATH, **JIT)
 def _row8panels(a, r, k_len, wp, p, bias, out, o):
@@ -437,7 +422,7 @@ def _row1panel(a, r, k_len, wp, p, bias, out, o):
 
 
 @unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, **INNER)
 def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
     """One row (batch 1, or a leftover row): groups of eight panels, then the rest.
 
@@ -458,7 +443,7 @@ def _row(a, r, k_len, wp, bias, out, o, p0, p1, reverse):
             _row1panel(a, r, k_len, wp, p0 + 7 * ng + it, bias, out, o)
 
 
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, **INNER)
 def _tile(a, r, k_len, wp, onto_out, bias, out, o, p, rows):
     """out[o:o+rows, panel p] = (out or bias) + a[r:r+rows, :k_len] @ W, in registers."""
     inline_here()
@@ -471,13 +456,13 @@ def _tile(a, r, k_len, wp, onto_out, bias, out, o, p, rows):
     else:           # start from the bias
         for i in range(rows):
             _vmove(acc, (32 * i,), bias, (n0,))
-    _acc(acc, a, r, k_len, wp, p, rows)
+    tile_fma(acc, a, r, k_len, wp, p, rows)
     for i in range(rows):
         _vmove(out, (o + i, n0), acc, (32 * i,))
 
 
 @unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, **INNER)
 def _products(a1, r1, k1, wp1, a2, r2, k2, wp2, dual, onto_out, m, bias, out, o0,
               p0, p1, reverse):
     """The body of every product here: ``out[o0+i] = a1[r1+i] @ W1 (+ a2[r2+i] @ W2)``.

@@ -52,7 +52,8 @@ _Q = np.uint64(0x9E3779B97F4A7C15)     # odd (2**64 / golden ratio)
 # A function of its own (not Numba-inlined four times into _fingerprint4:
 # that cost ~1.1-1.6 s of every entry point's cold compile).
 @unliteral_calls
-@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False,
+      no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _mix(b, start):
     """``(sum_i word_i * (2(start + i) + 1) * Q mod 2**64, start + words)``.
 

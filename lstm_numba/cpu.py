@@ -46,6 +46,7 @@ from .cells import spec
 
 _KERNEL = dict(JIT, fastmath=FASTMATH)
 _KERNEL_PAR = dict(_KERNEL, parallel=True)
+_INNER = dict(_KERNEL, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # called by kernels only
 
 #: Rows (time steps x batch rows) of input projection computed per chunk:
 #: enough for the 4-row tiles to reach full speed, small enough that the
@@ -124,14 +125,14 @@ def _lstm_units(xg, hg, fused, c_in, c_out, keep, out, h1, j0, j1):
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _lstm_row(xg, hg, c, out, hid, j0, j1):
     full_width()
     _lstm_units(xg, hg, False, c, c, False, out, np.uint64(hid), np.uint64(j0), np.uint64(j1))
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
     full_width()
     one = out.dtype.type(1.0)
@@ -145,7 +146,7 @@ def _gru_row(xg, hg, b_hn, hprev, out, hid, j0, j1):
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _rnn_row(xg, hg, out, hid, j0, j1):
     full_width()
     for j in range(np.uint64(j0), np.uint64(j1)):
@@ -153,7 +154,7 @@ def _rnn_row(xg, hg, out, hid, j0, j1):
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _lstm_row1(g, c, out, hid):
     """_lstm_row when both products are already summed into ``g``."""
     full_width()
@@ -162,7 +163,7 @@ def _lstm_row1(g, c, out, hid):
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _rnn_row1(g, out, hid):
     full_width()
     for j in range(np.uint64(0), np.uint64(hid)):
@@ -298,7 +299,7 @@ def _claim(claim, base, q, nthreads, home, reverse):
 
 
 @unliteral_calls
-@njit(**_KERNEL)
+@njit(**_INNER)
 def _hidden_worker(q, nthreads, cell, x2, batch, wih, bx, whh, zb, b_hn, h, c, out2, xp, hp,
                    claim, done, home_in, home_rec, home_gate, ublock):
     """One thread's share of the whole sequence (see _steps_hidden_split).
