@@ -1,7 +1,7 @@
 """An explicitly vectorized register tile: a whole k loop as LLVM vector IR.
 
 :func:`tile_fma` is the k loop of :mod:`lstm_numba._gemm`'s register tile
-(``_acc``) written directly in LLVM IR: the tile's 2*rows vectors are loaded
+(``_gemm._tile`` calls it) written directly in LLVM IR: the tile's 2*rows vectors are loaded
 from ``acc`` once, carried through the k loop as phi nodes, and stored once
 after it. Per k: 2 vector loads of the panel row, one broadcast of
 ``a[r+i, k]`` per row and 2 ``llvm.fma`` per row (16 FMAs at 8 rows). LLVM
@@ -22,8 +22,8 @@ rows, 16-18 at 4 rows, as many as the ``_vfma`` tile at b2a3857). An
 AVX2 tile needs fewer columns (one ``<8 x float>`` pair per row) or fewer
 rows; this intrinsic does not choose.
 
-Measured on the Intel Xeon (emeraldrapids), 1 thread, swapped for
-``_acc`` (the ``_vfma`` k loop) in scratch copies of ``_gemm``: same
+Measured on the Intel Xeon (emeraldrapids), 1 thread, against the
+former ``_gemm._acc`` (the same loop as eight ``_vfma`` per k): same
 GFLOP/s (time ratio 0.96-1.04 over m 8-1024, K=N 256/512, both dtypes, at
 b2a3857 and d6e0e1c); cold compile of ``_tile`` (rows 8 and 4) 0.65-1.06
 -> 0.40-0.51 s per dtype at d6e0e1c (1.0-1.7 -> 0.6-0.7 s at b2a3857).
