@@ -19,10 +19,11 @@ every row group. On the Intel Xeon here, 1 thread, K = 256-512: ~95-100,
 ~115-130 and 140-150 GFLOP/s respectively, the last at the same-process
 sgemm's rate.) At one row (batch 1) a 1 x 8-panel tile gives 16
 independent FMA chains. The tile lives in a stack array (:func:`_stack`)
-that LLVM promotes to registers once the constant-length loops are
-unrolled.
+that LLVM promotes to registers; its k loops, loads and stores are written
+as LLVM vector IR (:mod:`lstm_numba._simd`), so LLVM has no scalar code to
+unroll and vectorize (which cost most of a cold compile).
 
-Four compiler settings make that happen, each checked in the assembly:
+Four compiler settings matter, each checked in the assembly:
 
 * The full vector width: :func:`full_width` puts the LLVM function attribute
   ``"prefer-vector-width"="512"`` on each kernel (on AVX-512 CPUs), because
@@ -31,14 +32,16 @@ Four compiler settings make that happen, each checked in the assembly:
 
 * LLVM's SLP vectorizer, which Numba turns off by default (numba#8705); it is
   read from ``numba.core.config`` each time a module is optimised, so
-  :func:`slp_vectorize` switches it on only while our kernels compile (all
-  entry points in cpu.py compile inside it). Results are checked by tests.
+  :func:`slp_vectorize` switches it on only while the products compile
+  (:func:`compile_gemm`), for what is still scalar around the tiles.
 * ``fastmath`` with only {'contract', ...}: 'reassoc' would let LLVM
   vectorize the k-reduction instead and spill the tile.
 * ``error_model='numpy'`` (no division-by-zero branch in the gate pass).
 
-And one for compile time: :func:`unliteral_calls` makes jitted callers
-compile a kernel once per argument types, not once per constant they pass.
+And three for compile time: :func:`unliteral_calls` makes jitted callers
+compile a kernel once per argument types, not once per constant they pass;
+:func:`inline_here` lets LLVM, not Numba, inline the tile's functions; and
+functions only jitted code calls get no Python wrapper (``INNER``).
 
 Kernels do no bounds checks; callers (cpu.py) size every array.
 Note on Numba's cache: a cached kernel is recompiled only when its own file
@@ -52,12 +55,11 @@ import threading
 import numpy as np
 from numba import njit, typeof, types
 from numba.core import cgutils, config
-from llvmlite import ir
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from ._activations import FASTMATH
-from ._simd import tile_fma
+from ._simd import tile_fma, vfma, vmove
 from .machine import kernel_fn_attribute
 
 # One set of fast-math flags for every kernel (lstm_numba._activations.FASTMATH):
@@ -207,11 +209,9 @@ def inline_here(typingctx):
     ``copy.deepcopy`` (cProfile of compiling gemm_rows: 8.5 of 19 s).
     Compiled as functions of their own (:func:`_tile`, :func:`_products`),
     each is typed and optimised once per signature; LLVM inlines them where
-    they are linked in, and the constants of each call (``dual``,
-    ``onto_out``) fold there. Measured on the Intel Xeon (emeraldrapids):
-    LSTM float32 cold compile 12.8 s -> 9.4-10.1 s, products
-    bit-identical, same speed (new/old time 0.83-1.02 over gemm_rows,
-    gemm_rows2 and gemm_acc, K 256-512, m 1-64).
+    they are linked in. Measured on the Intel Xeon (emeraldrapids), this
+    step alone: LSTM float32 cold compile 12.8 s -> ~9.5 s, products
+    bit-identical, same speed (README, "Compile time", for the whole story).
     """
     attr = kernel_fn_attribute()
 
@@ -222,76 +222,6 @@ def inline_here(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
-
-
-@intrinsic
-def _vfma(typingctx, acc, off, x, wp, p, k):
-    """``acc[off:off+NC] += x * wp[p, k, :NC]`` as two 64-byte vector FMAs.
-
-    Written as vector IR, so LLVM has nothing to vectorize: the scalar form
-    (NC statements per row, 8 rows per k) made each tile's own compile
-    spend most of its time in unrolling and the SLP vectorizer.
-    """
-    ety = wp.dtype
-    lanes = 16 if ety == types.float32 else 8
-
-    def codegen(context, builder, sig, args):
-        acc_v, off_v, x_v, wp_v, p_v, k_v = args
-        accty, _, xty, wpty, _, _ = sig.args
-        lty = context.get_data_type(ety)
-        vty = ir.VectorType(lty, lanes)
-        intp = context.get_value_type(types.intp)
-        acc_a = make_array(accty)(context, builder, acc_v)
-        wp_a = make_array(wpty)(context, builder, wp_v)
-        pa = cgutils.get_item_pointer(context, builder, accty, acc_a, [off_v])
-        pw = cgutils.get_item_pointer(context, builder, wpty, wp_a,
-                                      [p_v, k_v, intp(0)])
-        xs = context.cast(builder, x_v, xty, ety)
-        xv = builder.insert_element(ir.Constant(vty, ir.Undefined), xs, ir.IntType(32)(0))
-        xv = builder.shuffle_vector(xv, ir.Constant(vty, ir.Undefined),
-                                    ir.Constant(ir.VectorType(ir.IntType(32), lanes),
-                                                [0] * lanes))
-        sfx = f"v{lanes}f{32 if ety == types.float32 else 64}"
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                             f"llvm.fma.{sfx}")
-        for h in range(2):
-            qa = builder.bitcast(builder.gep(pa, [intp(h * lanes)]), vty.as_pointer())
-            qw = builder.bitcast(builder.gep(pw, [intp(h * lanes)]), vty.as_pointer())
-            va = builder.load(qa, align=4)
-            vw = builder.load(qw, align=4)
-            builder.store(builder.call(fma, [xv, vw, va]), qa, align=4)
-        return context.get_dummy_value()
-
-    return types.none(acc, off, x, wp, p, k), codegen
-
-
-@intrinsic
-def _vmove(typingctx, dst, di, src, si):
-    """``dst[di][:NC] = src[si][:NC]``: NC elements as two 64-byte vectors.
-
-    ``di``/``si`` are tuples of indices of the first element (C arrays of
-    one dtype, NC of it: 32 float32 or 16 float64). The tile's load and
-    store, in vector IR like :func:`_vfma`.
-    """
-    ety = dst.dtype
-    lanes = 16 if ety == types.float32 else 8
-
-    def codegen(context, builder, sig, args):
-        dst_v, di_v, src_v, si_v = args
-        dty, dity, sty, sity = sig.args
-        vty = ir.VectorType(context.get_data_type(ety), lanes)
-        intp = context.get_value_type(types.intp)
-        pd = cgutils.get_item_pointer(context, builder, dty, make_array(dty)(
-            context, builder, dst_v), cgutils.unpack_tuple(builder, di_v, len(dity)))
-        ps = cgutils.get_item_pointer(context, builder, sty, make_array(sty)(
-            context, builder, src_v), cgutils.unpack_tuple(builder, si_v, len(sity)))
-        for h in range(2):
-            qs = builder.bitcast(builder.gep(ps, [intp(h * lanes)]), vty.as_pointer())
-            qd = builder.bitcast(builder.gep(pd, [intp(h * lanes)]), vty.as_pointer())
-            builder.store(builder.load(qs, align=4), qd, align=4)
-        return context.get_dummy_value()
-
-    return types.none(dst, di, src, si), codegen
 
 
 @intrinsic
@@ -366,7 +296,8 @@ def pack_transposed(w, wp):
 # rows x one panel (row i at acc[32*i:]), 16 vector registers. Everything
 # in a tile is written as vector IR: its k loop is one loop of
 # :func:`lstm_numba._simd.tile_fma` (accumulators carried as phi nodes),
-# the one-row tiles use :func:`_vfma`, loads and stores :func:`_vmove`.
+# the one-row tiles use :func:`~lstm_numba._simd.vfma`, loads and stores
+# :func:`~lstm_numba._simd.vmove`.
 # :func:`_tile` is a function of its own that LLVM inlines
 # (:func:`inline_here`) and owns its ``acc``: with ``acc`` passed in, LLVM
 # had to assume it might alias the operands and kept scalar fallback loops.
@@ -374,30 +305,31 @@ def pack_transposed(w, wp):
 # only jitted code calls are compiled without a Python-callable wrapper
 # (``INNER``).
 
-@njit(fastmath=FASTMATH, **JIT)
+@unliteral_calls
+@njit(fastmath=FASTMATH, **INNER)
 def _row8panels(a, r, k_len, wp, p, bias, out, o):
     """One row x eight panels (8*NC columns): 16 independent FMA chains."""
     inline_here()
     nc = _nc(wp)
     acc = _stack(256, wp)          # panel p+q at acc[32*q:32*q+nc]
     for q in range(8):
-        _vmove(acc, (32 * q,), bias, ((p + q) * nc,))
+        vmove(acc, (32 * q,), bias, ((p + q) * nc,))
     for k in range(k_len):
         a0 = a[r, k]
-        _vfma(acc, 0, a0, wp, p, k)
-        _vfma(acc, 32, a0, wp, p + 1, k)
-        _vfma(acc, 64, a0, wp, p + 2, k)
-        _vfma(acc, 96, a0, wp, p + 3, k)
-        _vfma(acc, 128, a0, wp, p + 4, k)
-        _vfma(acc, 160, a0, wp, p + 5, k)
-        _vfma(acc, 192, a0, wp, p + 6, k)
-        _vfma(acc, 224, a0, wp, p + 7, k)
+        vfma(acc, 0, a0, wp, p, k)
+        vfma(acc, 32, a0, wp, p + 1, k)
+        vfma(acc, 64, a0, wp, p + 2, k)
+        vfma(acc, 96, a0, wp, p + 3, k)
+        vfma(acc, 128, a0, wp, p + 4, k)
+        vfma(acc, 160, a0, wp, p + 5, k)
+        vfma(acc, 192, a0, wp, p + 6, k)
+        vfma(acc, 224, a0, wp, p + 7, k)
     for q in range(8):
-        _vmove(out, (o, (p + q) * nc), acc, (32 * q,))
+        vmove(out, (o, (p + q) * nc), acc, (32 * q,))
 
 
 @unliteral_calls
-@njit(fastmath=FASTMATH, **JIT)
+@njit(fastmath=FASTMATH, **INNER)
 def _row1panel(a, r, k_len, wp, p, bias, out, o):
     """One row x one panel, k split four ways (8 chains in flight)."""
     inline_here()
@@ -411,12 +343,12 @@ def _row1panel(a, r, k_len, wp, p, bias, out, o):
         acc[96 + c] = 0.0
     k4 = k_len - k_len % 4
     for k in range(0, k4, 4):
-        _vfma(acc, 0, a[r, k], wp, p, k)
-        _vfma(acc, 32, a[r, k + 1], wp, p, k + 1)
-        _vfma(acc, 64, a[r, k + 2], wp, p, k + 2)
-        _vfma(acc, 96, a[r, k + 3], wp, p, k + 3)
+        vfma(acc, 0, a[r, k], wp, p, k)
+        vfma(acc, 32, a[r, k + 1], wp, p, k + 1)
+        vfma(acc, 64, a[r, k + 2], wp, p, k + 2)
+        vfma(acc, 96, a[r, k + 3], wp, p, k + 3)
     for k in range(k4, k_len):
-        _vfma(acc, 0, a[r, k], wp, p, k)
+        vfma(acc, 0, a[r, k], wp, p, k)
     for c in range(nc):
         out[o, n0 + c] = (acc[c] + acc[32 + c]) + (acc[64 + c] + acc[96 + c])
 
@@ -452,13 +384,13 @@ def _tile(a, r, k_len, wp, onto_out, bias, out, o, p, rows):
     n0 = p * nc
     if onto_out:    # out += ...: start from out's rows
         for i in range(rows):
-            _vmove(acc, (32 * i,), out, (o + i, n0))
+            vmove(acc, (32 * i,), out, (o + i, n0))
     else:           # start from the bias
         for i in range(rows):
-            _vmove(acc, (32 * i,), bias, (n0,))
+            vmove(acc, (32 * i,), bias, (n0,))
     tile_fma(acc, a, r, k_len, wp, p, rows)
     for i in range(rows):
-        _vmove(out, (o + i, n0), acc, (32 * i,))
+        vmove(out, (o + i, n0), acc, (32 * i,))
 
 
 @unliteral_calls

@@ -1,4 +1,4 @@
-"""An explicitly vectorized register tile: a whole k loop as LLVM vector IR.
+"""The register tile's code as LLVM vector IR: :func:`tile_fma`, :func:`vfma`, :func:`vmove`.
 
 :func:`tile_fma` is the k loop of :mod:`lstm_numba._gemm`'s register tile
 (``_gemm._tile`` calls it) written directly in LLVM IR: the tile's 2*rows vectors are loaded
@@ -18,12 +18,12 @@ operands). On a CPU without AVX-512 LLVM's type legalization splits each
 vector in two ymm: 32 accumulators at 8 rows (16 at 4 rows, plus the
 panel's 4 and a broadcast) do not fit the 16 ymm registers and the loop
 spills (checked with a haswell target: 48-54 stack accesses per k at 8
-rows, 16-18 at 4 rows, as many as the ``_vfma`` tile at b2a3857). An
+rows, 16-18 at 4 rows, as many as the scalar-``_vfma`` tile at b2a3857). An
 AVX2 tile needs fewer columns (one ``<8 x float>`` pair per row) or fewer
 rows; this intrinsic does not choose.
 
 Measured on the Intel Xeon (emeraldrapids), 1 thread, against the
-former ``_gemm._acc`` (the same loop as eight ``_vfma`` per k): same
+former ``_gemm._acc`` (the same loop as eight :func:`vfma` per k): same
 GFLOP/s (time ratio 0.96-1.04 over m 8-1024, K=N 256/512, both dtypes, at
 b2a3857 and d6e0e1c); cold compile of ``_tile`` (rows 8 and 4) 0.65-1.06
 -> 0.40-0.51 s per dtype at d6e0e1c (1.0-1.7 -> 0.6-0.7 s at b2a3857).
@@ -47,6 +47,13 @@ def _lanes(dtype) -> int | None:
     if dtype == types.float64:
         return 8
     return None
+
+
+def _fma(builder, vty, lanes, ety):
+    """The declaration of ``llvm.fma`` for vectors ``vty`` in the current module."""
+    bits = 32 if ety == types.float32 else 64
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{lanes}f{bits}")
 
 
 @intrinsic
@@ -86,7 +93,6 @@ def tile_fma(typingctx, acc, a, r, k_len, wp, p, rows):
         return None
     nrows = rows.literal_value
     nvec = 2 * nrows
-    bits = 32 if ety == types.float32 else 64
 
     def codegen(context, builder, sig, args):
         acc_v, a_v, r_v, k_v, wp_v, p_v, _ = args
@@ -114,8 +120,7 @@ def tile_fma(typingctx, acc, a, r, k_len, wp, p, rows):
         pw0 = cgutils.get_item_pointer(context, builder, wpty, wp_a, [p_v, zero, zero])
         ncol = cgutils.unpack_tuple(builder, wp_a.shape, 3)[2]   # NC, a row of a panel
 
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{lanes}f{bits}")
+        fma = _fma(builder, vty, lanes, ety)
         splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
         undef = ir.Constant(vty, ir.Undefined)
 
@@ -157,3 +162,76 @@ def tile_fma(typingctx, acc, a, r, k_len, wp, p, rows):
         return context.get_dummy_value()
 
     return types.none(acc, a, r, k_len, wp, p, rows), codegen
+
+
+@intrinsic
+def vfma(typingctx, acc, off, x, wp, p, k):
+    """``acc[off:off+NC] += x * wp[p, k, :NC]`` as two 64-byte vector FMAs.
+
+    The one-row tiles' k loops in :mod:`lstm_numba._gemm`. Written as vector
+    IR, so LLVM has nothing to vectorize: the scalar form (NC statements per
+    row) made each tile's own compile spend most of its time in unrolling
+    and the SLP vectorizer.
+    """
+    ety = wp.dtype
+    lanes = _lanes(ety)
+    if lanes is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        acc_v, off_v, x_v, wp_v, p_v, k_v = args
+        accty, _, xty, wpty, _, _ = sig.args
+        lty = context.get_data_type(ety)
+        vty = ir.VectorType(lty, lanes)
+        intp = context.get_value_type(types.intp)
+        acc_a = make_array(accty)(context, builder, acc_v)
+        wp_a = make_array(wpty)(context, builder, wp_v)
+        pa = cgutils.get_item_pointer(context, builder, accty, acc_a, [off_v])
+        pw = cgutils.get_item_pointer(context, builder, wpty, wp_a,
+                                      [p_v, k_v, intp(0)])
+        xs = context.cast(builder, x_v, xty, ety)
+        xv = builder.insert_element(ir.Constant(vty, ir.Undefined), xs, ir.IntType(32)(0))
+        xv = builder.shuffle_vector(xv, ir.Constant(vty, ir.Undefined),
+                                    ir.Constant(ir.VectorType(ir.IntType(32), lanes),
+                                                [0] * lanes))
+        fma = _fma(builder, vty, lanes, ety)
+        for h in range(2):
+            qa = builder.bitcast(builder.gep(pa, [intp(h * lanes)]), vty.as_pointer())
+            qw = builder.bitcast(builder.gep(pw, [intp(h * lanes)]), vty.as_pointer())
+            va = builder.load(qa, align=4)
+            vw = builder.load(qw, align=4)
+            builder.store(builder.call(fma, [xv, vw, va]), qa, align=4)
+        return context.get_dummy_value()
+
+    return types.none(acc, off, x, wp, p, k), codegen
+
+
+@intrinsic
+def vmove(typingctx, dst, di, src, si):
+    """``dst[di][:NC] = src[si][:NC]``: NC elements as two 64-byte vectors.
+
+    ``di``/``si`` are tuples of indices of the first element (C arrays of
+    one dtype, NC of it: 32 float32 or 16 float64). The tile's load and
+    store, in vector IR like :func:`vfma`.
+    """
+    ety = dst.dtype
+    lanes = _lanes(ety)
+    if lanes is None or src.dtype != ety:
+        return None
+
+    def codegen(context, builder, sig, args):
+        dst_v, di_v, src_v, si_v = args
+        dty, dity, sty, sity = sig.args
+        vty = ir.VectorType(context.get_data_type(ety), lanes)
+        intp = context.get_value_type(types.intp)
+        pd = cgutils.get_item_pointer(context, builder, dty, make_array(dty)(
+            context, builder, dst_v), cgutils.unpack_tuple(builder, di_v, len(dity)))
+        ps = cgutils.get_item_pointer(context, builder, sty, make_array(sty)(
+            context, builder, src_v), cgutils.unpack_tuple(builder, si_v, len(sity)))
+        for h in range(2):
+            qs = builder.bitcast(builder.gep(ps, [intp(h * lanes)]), vty.as_pointer())
+            qd = builder.bitcast(builder.gep(pd, [intp(h * lanes)]), vty.as_pointer())
+            builder.store(builder.load(qs, align=4), qd, align=4)
+        return context.get_dummy_value()
+
+    return types.none(dst, di, src, si), codegen

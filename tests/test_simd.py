@@ -1,11 +1,11 @@
-"""lstm_numba._simd.tile_fma (the register tile's k loop as vector IR) against NumPy."""
+"""lstm_numba._simd (the register tile as vector IR: tile_fma, vfma, vmove) against NumPy."""
 import numpy as np
 import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
 from lstm_numba._gemm import _stack, full_width, pack_transposed, packed_shape, panel_width
-from lstm_numba._simd import ROW_STRIDE, tile_fma
+from lstm_numba._simd import ROW_STRIDE, tile_fma, vfma, vmove
 
 
 @njit
@@ -97,3 +97,26 @@ def test_rows_must_be_a_constant():
     a, _, wp, acc0, _ = _problem(np.float32, 3)
     with pytest.raises(TypingError):
         _tile_rows_not_constant(acc0.copy(), a, 0, 3, wp, 0, np.int64(8))
+
+
+@njit
+def _vfma_vmove_row(acc, a0, wp, p, k, out, o, n0):
+    vfma(acc, 0, a0, wp, p, k)
+    vmove(out, (o, n0), acc, (0,))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_vfma_and_vmove_move_one_panel_row(dt):
+    """vfma adds x * panel row (NC elements) to acc; vmove copies NC elements, no more."""
+    rng = np.random.default_rng(3)
+    nc = 32 if dt == np.float32 else 16
+    wp = rng.standard_normal((3, 5, nc)).astype(dt)
+    acc = rng.standard_normal(nc + 7).astype(dt)
+    out = np.zeros((4, 3 * nc), dt)
+    want_acc = acc.copy()
+    want_acc[:nc] += dt(0.5) * wp[2, 4]
+    _vfma_vmove_row(acc, dt(0.5), wp, 2, 4, out, 1, nc)
+    np.testing.assert_allclose(acc, want_acc, rtol=1e-6 if dt == np.float32 else 1e-14)
+    want_out = np.zeros_like(out)
+    want_out[1, nc:2 * nc] = acc[:nc]
+    np.testing.assert_array_equal(out, want_out)
